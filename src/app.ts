@@ -1,0 +1,48 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import ingestPlugin from './plugins/ingest.js'
+import readCachePlugin from './plugins/read-cache.js'
+import storePlugin from './plugins/store.js'
+import healthRoutes from './routes/health.js'
+import ingestRoutes from './routes/ingest.js'
+import realtimeRoutes from './routes/realtime.js'
+import type { MetricsStore } from './store/types.js'
+import { describeErrors } from './validation.js'
+
+export interface AppOptions {
+  config: Config
+  /** Use this store instead of creating one from the config (tests). */
+  store?: MetricsStore | undefined
+}
+
+/**
+ * Fastify's own options: one function for the server and the tests, so both validate and log alike.
+ * Request bodies are limited to 1 MiB; the Authorization header never reaches the logs.
+ */
+export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = { level: config.logLevel }): FastifyServerOptions {
+  return {
+    logger: logger === false ? false : { ...(typeof logger === 'object' ? logger : {}), redact: ['req.headers.authorization'] },
+    bodyLimit: 1_048_576,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    schemaErrorFormatter: (errors, dataVar) => new Error(describeErrors(errors as Parameters<typeof describeErrors>[0], dataVar))
+  }
+}
+
+/** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
+export async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(storePlugin, { config: opts.config, store: opts.store })
+  await fastify.register(ingestPlugin, { config: opts.config })
+  await fastify.register(readCachePlugin, { config: opts.config })
+  await fastify.register(healthRoutes)
+  await fastify.register(ingestRoutes, { config: opts.config })
+  await fastify.register(realtimeRoutes)
+}
+
+/** Builds the whole service from a config object; the server entry and every test use this. */
+export async function buildApp (opts: AppOptions & { logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(opts.config, opts.logger)).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, opts)
+  return fastify
+}

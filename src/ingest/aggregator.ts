@@ -1,0 +1,255 @@
+import { bucketExpiry, bucketName, HOUR_MS, MINUTE_MS, type Resolution } from '../metrics/buckets.js'
+import { CHAT_ERROR_TYPES, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent } from '../metrics/events.js'
+import { Dist } from '../metrics/histogram.js'
+import { entityKey, entityTag, indexKey, indexTag, markerKey, type Family } from '../store/keys.js'
+import { latestValue } from '../store/merge.js'
+import type { FieldOp, GroupWrite, KeyWrite } from '../store/types.js'
+
+interface Latest { ts: number, arrival: number, value: string }
+
+function newer (a: Latest | null, b: Latest | null): Latest | null {
+  if (a === null) return b
+  if (b === null) return a
+  return b.ts > a.ts || (b.ts === a.ts && b.arrival > a.arrival) ? b : a
+}
+
+/** Chat figures of one (model, provider, gateway, minute); also the shape of an entity-bucket. */
+class ChatAgg {
+  n = 0
+  ok = 0
+  readonly err = [0, 0, 0, 0]
+  readonly ttft = new Dist()
+  readonly total = new Dist()
+  readonly tps = new Dist()
+  inTok = 0
+  outTok = 0
+  latest: Latest | null = null
+
+  merge (o: ChatAgg): void {
+    this.n += o.n
+    this.ok += o.ok
+    for (let i = 0; i < this.err.length; i++) this.err[i] = (this.err[i] ?? 0) + (o.err[i] ?? 0)
+    this.ttft.merge(o.ttft)
+    this.total.merge(o.total)
+    this.tps.merge(o.tps)
+    this.inTok += o.inTok
+    this.outTok += o.outTok
+    this.latest = newer(this.latest, o.latest)
+  }
+}
+
+class FetchAgg {
+  n = 0
+  err = 0
+  timeouts = 0
+  readonly rt = new Dist()
+  lastCount: Latest | null = null
+
+  merge (o: FetchAgg): void {
+    this.n += o.n
+    this.err += o.err
+    this.timeouts += o.timeouts
+    this.rt.merge(o.rt)
+    this.lastCount = newer(this.lastCount, o.lastCount)
+  }
+}
+
+interface ChatCombo { model: string, provider: string, gateway: string, minute: number, agg: ChatAgg }
+interface FetchCombo { gateway: string, minute: number, agg: FetchAgg }
+
+/** One entity's figures in one bucket, built at seal time from the combos. */
+interface EntityBucket {
+  res: Resolution
+  start: number
+  chat: ChatAgg | null
+  fetch: FetchAgg | null
+  /** Provider entities: requests per model, so the summary can count a provider's models. */
+  models: Map<string, number> | null
+}
+
+export interface SealOptions {
+  now: number
+  retentionHours: number
+  instanceId: string
+}
+
+const RESOLUTIONS: Resolution[] = ['minute', 'hour']
+
+/**
+ * The in-process buffer. Each event costs one map look-up: events are aggregated per
+ * (model, provider, gateway, minute), the combination that determines every key they touch. Sealing
+ * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute and
+ * hour), so a flush costs Redis work per entity-bucket, never per event.
+ */
+export class Aggregator {
+  readonly #chat = new Map<string, ChatCombo>()
+  readonly #fetch = new Map<string, FetchCombo>()
+  #arrival = 0
+  /** Events held. */
+  events = 0
+
+  get empty (): boolean {
+    return this.events === 0
+  }
+
+  addChat (e: ChatEvent): void {
+    const minute = Math.floor(e.ts / MINUTE_MS)
+    const key = `${e.model}\u0000${e.provider}\u0000${e.gateway}\u0000${minute}`
+    let combo = this.#chat.get(key)
+    if (combo === undefined) {
+      combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
+      this.#chat.set(key, combo)
+    }
+    const a = combo.agg
+    a.n++
+    if (e.success) a.ok++
+    else {
+      const i = CHAT_ERROR_TYPES.indexOf(e.errorType ?? 'other')
+      a.err[i] = (a.err[i] ?? 0) + 1
+    }
+    if (e.ttftMs !== undefined) a.ttft.add(e.ttftMs)
+    if (e.totalMs !== undefined) a.total.add(e.totalMs)
+    const tps = tokensPerSecond(e)
+    if (tps !== undefined) a.tps.add(tps)
+    if (e.inputTokens !== undefined) a.inTok += e.inputTokens
+    if (e.outputTokens !== undefined) a.outTok += e.outputTokens
+    a.latest = newer(a.latest, { ts: e.ts, arrival: ++this.#arrival, value: e.provider })
+    this.events++
+  }
+
+  addFetch (e: FetchEvent): void {
+    const minute = Math.floor(e.ts / MINUTE_MS)
+    const key = `${e.gateway}\u0000${minute}`
+    let combo = this.#fetch.get(key)
+    if (combo === undefined) {
+      combo = { gateway: e.gateway, minute, agg: new FetchAgg() }
+      this.#fetch.set(key, combo)
+    }
+    const a = combo.agg
+    a.n++
+    if (!e.success) {
+      a.err++
+      if (e.errorType === 'timeout') a.timeouts++
+    }
+    if (e.responseTimeMs !== undefined) a.rt.add(e.responseTimeMs)
+    const arrival = ++this.#arrival
+    if (e.success && e.modelCount !== undefined) {
+      a.lastCount = newer(a.lastCount, { ts: e.ts, arrival, value: String(e.modelCount) })
+    }
+    this.events++
+  }
+
+  /** The writes for everything held: one group per entity, one per entity type's index. */
+  seal (opts: SealOptions): GroupWrite[] {
+    // entity tag → bucket name → figures
+    const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket> }>()
+    const bucketOf = (type: EntityType, id: string, res: Resolution, minute: number): EntityBucket | null => {
+      const start = res === 'minute' ? minute * MINUTE_MS : Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS
+      if (bucketExpiry(res, start, opts.retentionHours) <= opts.now) return null
+      const tag = entityTag(type, id)
+      let entity = entities.get(tag)
+      if (entity === undefined) {
+        entity = { type, id, buckets: new Map() }
+        entities.set(tag, entity)
+      }
+      const name = bucketName(res, start)
+      let b = entity.buckets.get(name)
+      if (b === undefined) {
+        b = { res, start, chat: null, fetch: null, models: null }
+        entity.buckets.set(name, b)
+      }
+      return b
+    }
+
+    for (const c of this.#chat.values()) {
+      for (const res of RESOLUTIONS) {
+        const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
+        for (const [type, id] of targets) {
+          const b = bucketOf(type, id, res, c.minute)
+          if (b === null) continue
+          if (b.chat === null) b.chat = new ChatAgg()
+          b.chat.merge(c.agg)
+          if (type === 'provider') {
+            if (b.models === null) b.models = new Map()
+            b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
+          }
+        }
+      }
+    }
+    for (const c of this.#fetch.values()) {
+      for (const res of RESOLUTIONS) {
+        const b = bucketOf('gateway', c.gateway, res, c.minute)
+        if (b === null) continue
+        if (b.fetch === null) b.fetch = new FetchAgg()
+        b.fetch.merge(c.agg)
+      }
+    }
+
+    const groups: GroupWrite[] = []
+    const index = new Map<EntityType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'] }>>()
+    for (const [tag, entity] of entities) {
+      const keys: KeyWrite[] = []
+      for (const [name, b] of entity.buckets) {
+        const expireAt = bucketExpiry(b.res, b.start, opts.retentionHours)
+        const add = (family: Family, ops: KeyWrite['ops']): void => {
+          if (ops.length > 0) keys.push({ key: entityKey(entity.type, entity.id, family, name), expireAt, ops })
+        }
+        const stats: KeyWrite['ops'] = []
+        if (b.chat !== null) {
+          const a = b.chat
+          stats.push(['i', 'n', String(a.n)])
+          if (a.ok > 0) stats.push(['i', 'ok', String(a.ok)])
+          CHAT_ERROR_TYPES.forEach((t, i) => { if ((a.err[i] ?? 0) > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
+          if (a.inTok > 0) stats.push(['i', 'tokens:in', String(a.inTok)])
+          if (a.outTok > 0) stats.push(['i', 'tokens:out', String(a.outTok)])
+          if (entity.type === 'model' && a.latest !== null) stats.push(['l', 'last:provider', latestValue(a.latest.ts, a.latest.value)])
+          distOps(stats, 'ttft', a.ttft)
+          distOps(stats, 'total', a.total)
+          distOps(stats, 'tps', a.tps)
+          add('ttft', binOps(a.ttft))
+          add('total', binOps(a.total))
+          add('tps', binOps(a.tps))
+          if (b.models !== null) add('models', [...b.models].map(([m, n]) => ['i', m, String(n)]))
+
+          let idx = index.get(entity.type)
+          if (idx === undefined) index.set(entity.type, idx = new Map())
+          let ib = idx.get(name)
+          if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [] })
+          ib.requests.push(['i', entity.id, String(a.n)])
+          if (a.ok > 0) ib.successes.push(['i', entity.id, String(a.ok)])
+        }
+        if (b.fetch !== null) {
+          const f = b.fetch
+          stats.push(['i', 'fetch:n', String(f.n)])
+          if (f.err > 0) stats.push(['i', 'fetch:err', String(f.err)])
+          if (f.timeouts > 0) stats.push(['i', 'fetch:timeout', String(f.timeouts)])
+          if (f.lastCount !== null) stats.push(['l', 'last:model_count', latestValue(f.lastCount.ts, f.lastCount.value)])
+          distOps(stats, 'fetch_rt', f.rt)
+          add('fetch_rt', binOps(f.rt))
+        }
+        add('stats', stats)
+      }
+      if (keys.length > 0) groups.push({ marker: markerKey(tag, opts.instanceId), keys })
+    }
+    for (const [type, buckets] of index) {
+      const keys: KeyWrite[] = []
+      for (const [name, ib] of buckets) {
+        keys.push({ key: indexKey(type, 'requests', name), expireAt: ib.expireAt, ops: ib.requests })
+        if (ib.successes.length > 0) keys.push({ key: indexKey(type, 'successes', name), expireAt: ib.expireAt, ops: ib.successes })
+      }
+      groups.push({ marker: markerKey(indexTag(type), opts.instanceId), keys })
+    }
+    return groups
+  }
+}
+
+function distOps (ops: Array<[FieldOp, string, string]>, name: string, d: Dist): void {
+  if (d.n === 0) return
+  ops.push(['i', `${name}:n`, String(d.n)], ['i', `${name}:sum`, String(d.sum)], ['m', `${name}:min`, String(d.min)], ['M', `${name}:max`, String(d.max)])
+}
+
+function binOps (d: Dist): KeyWrite['ops'] {
+  const ops: KeyWrite['ops'] = []
+  for (const [bin, c] of d.bins) ops.push(['i', String(bin), String(c)])
+  return ops
+}

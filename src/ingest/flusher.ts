@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { ChatEvent, FetchEvent } from '../metrics/events.js'
+import type { GroupWrite, MetricsStore } from '../store/types.js'
+import { Aggregator } from './aggregator.js'
+
+export interface FlusherOptions {
+  store: MetricsStore
+  intervalMs: number
+  retentionHours: number
+  log: FastifyBaseLogger
+  now?: () => number
+}
+
+interface Sealed { seq: number, groups: GroupWrite[], events: number }
+
+const MAX_BACKOFF_MS = 5_000
+
+/**
+ * Buffers events and writes them to the store every `intervalMs`, exactly once.
+ *
+ * Each flush seals what the buffer holds into an immutable batch with this instance's id and the next
+ * sequence number. The store applies it group by group; a group that may not have landed is retried
+ * with the same sequence (the store skips a group already applied), with backoff, until it lands.
+ * The next batch is sealed only when the previous one has fully landed, so sequences reach every
+ * group in order. Events arriving meanwhile wait in a fresh buffer.
+ */
+export class Flusher {
+  /** Random per process: markers of different processes never collide. */
+  readonly instanceId = randomBytes(8).toString('hex')
+  readonly #store: MetricsStore
+  readonly #intervalMs: number
+  readonly #retentionHours: number
+  readonly #log: FastifyBaseLogger
+  readonly #now: () => number
+  #live = new Aggregator()
+  #sealed: Sealed | null = null
+  #seq = 0
+  #timer: NodeJS.Timeout | null = null
+  #running: Promise<void> | null = null
+  #failures = 0
+  #nextAttempt = 0
+  /** Events written to the store since start. */
+  flushedEvents = 0
+
+  constructor (opts: FlusherOptions) {
+    this.#store = opts.store
+    this.#intervalMs = opts.intervalMs
+    this.#retentionHours = opts.retentionHours
+    this.#log = opts.log
+    this.#now = opts.now ?? Date.now
+  }
+
+  /** Events accepted and not yet written. */
+  get pendingEvents (): number {
+    return this.#live.events + (this.#sealed?.events ?? 0)
+  }
+
+  addChat (e: ChatEvent): void {
+    this.#live.addChat(e)
+  }
+
+  addFetch (e: FetchEvent): void {
+    this.#live.addFetch(e)
+  }
+
+  start (): void {
+    if (this.#timer !== null) return
+    this.#timer = setInterval(() => { void this.flush() }, this.#intervalMs)
+  }
+
+  stop (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  /** One flush attempt; concurrent calls share it. Resolves true when nothing is left pending. */
+  async flush (): Promise<boolean> {
+    if (this.#running === null) {
+      this.#running = this.#attempt().finally(() => { this.#running = null })
+    }
+    await this.#running
+    return this.pendingEvents === 0
+  }
+
+  /**
+   * Writes everything pending, retrying until it lands or `timeoutMs` passes. Resolves with the
+   * number of events still unwritten (0 on success).
+   */
+  async drain (timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    this.#nextAttempt = 0
+    while (!(await this.flush())) {
+      if (Date.now() >= deadline) break
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, this.#intervalMs)))
+      this.#nextAttempt = 0
+    }
+    return this.pendingEvents
+  }
+
+  async #attempt (): Promise<void> {
+    if (Date.now() < this.#nextAttempt) return
+    if (this.#sealed === null) {
+      if (this.#live.empty) return
+      const live = this.#live
+      this.#live = new Aggregator()
+      this.#sealed = {
+        seq: ++this.#seq,
+        events: live.events,
+        groups: live.seal({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
+      }
+    }
+    const sealed = this.#sealed
+    const results = await this.#store.applyGroups(sealed.seq, sealed.groups)
+    const failed = sealed.groups.filter((_, i) => results[i] !== null)
+    if (failed.length === 0) {
+      this.flushedEvents += sealed.events
+      this.#sealed = null
+      if (this.#failures > 0) this.#log.info({ seq: sealed.seq, retries: this.#failures }, 'flush landed after retries')
+      this.#failures = 0
+      return
+    }
+    sealed.groups = failed
+    this.#failures++
+    const backoff = Math.min(this.#intervalMs * 2 ** Math.min(this.#failures, 10), MAX_BACKOFF_MS)
+    this.#nextAttempt = Date.now() + backoff
+    const err = results.find((r) => r !== null)
+    this.#log.warn({ err, seq: sealed.seq, groups: failed.length, pendingEvents: this.pendingEvents, retryInMs: backoff }, 'flush failed, will retry')
+  }
+}

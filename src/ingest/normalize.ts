@@ -1,0 +1,98 @@
+import type { FastifySchemaValidationError } from 'fastify'
+import { HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
+import type { ChatEvent, FetchEvent } from '../metrics/events.js'
+import { extractProvider } from '../metrics/provider.js'
+import { ChatEventSchema, FetchEventSchema, MAX_BATCH, type ChatEventBody, type FetchEventBody } from '../schemas/ingest.js'
+import { compileBody, describeErrors, fieldPath } from '../validation.js'
+
+export const MAX_FUTURE_MS = 5 * MINUTE_MS
+
+export class EventValidationError extends Error {
+  statusCode = 400
+  code = 'METRICS_INVALID_EVENT'
+  validationContext = 'body'
+  validation: FastifySchemaValidationError[] = []
+}
+
+interface Limits { now: number, retentionHours: number }
+
+/** The event time in epoch ms, or the reason it is refused. */
+function eventTime (raw: number | string | undefined, at: string, l: Limits): number {
+  if (raw === undefined) return l.now
+  const ts = typeof raw === 'number' ? raw : Date.parse(raw)
+  if (!Number.isFinite(ts)) throw new EventValidationError(`${at}.timestamp is not a valid time`)
+  if (ts < l.now - l.retentionHours * HOUR_MS) throw new EventValidationError(`${at}.timestamp is older than the retention (${l.retentionHours} hours)`)
+  if (ts > l.now + MAX_FUTURE_MS) throw new EventValidationError(`${at}.timestamp is more than 5 minutes in the future`)
+  return ts
+}
+
+function chatEvent (b: ChatEventBody, at: string, l: Limits): ChatEvent {
+  if (b.success && b.error_type !== undefined) throw new EventValidationError(`${at}.error_type is only allowed when success is false`)
+  return {
+    model: b.model,
+    provider: b.provider ?? extractProvider(b.model),
+    gateway: b.gateway ?? 'default',
+    success: b.success,
+    errorType: b.success ? null : (b.error_type ?? 'other'),
+    ttftMs: b.ttft_ms,
+    totalMs: b.total_time_ms,
+    inputTokens: b.input_tokens,
+    outputTokens: b.output_tokens,
+    ts: eventTime(b.timestamp, at, l)
+  }
+}
+
+function fetchEvent (b: FetchEventBody, at: string, l: Limits): FetchEvent {
+  const success = b.status === 'success'
+  if (success && b.error_type !== undefined) throw new EventValidationError(`${at}.error_type is only allowed when status is error`)
+  return {
+    gateway: b.gateway,
+    success,
+    errorType: success ? null : (b.error_type ?? 'error'),
+    modelCount: b.model_count,
+    responseTimeMs: b.response_time_ms,
+    ts: eventTime(b.timestamp, at, l)
+  }
+}
+
+export type ValidatorResult<T> = { value: T[] } | { error: Error }
+
+/**
+ * A Fastify body validator for one event or a batch of 1..1000: checks every event against the
+ * schema and the rules a schema cannot say (error_type only on failures, the time window), and turns
+ * the body into normalized events. The first problem rejects the whole body, naming the field (and
+ * the index in a batch).
+ */
+function eventsValidator<B, E> (schema: typeof ChatEventSchema | typeof FetchEventSchema, convert: (b: B, at: string, l: Limits) => E, limits: () => Limits) {
+  const check = compileBody<B>(schema)
+  return (data: unknown): ValidatorResult<E> => {
+    const batch = Array.isArray(data)
+    const items: unknown[] = batch ? data : [data]
+    if (!batch && (data === null || typeof data !== 'object')) return { error: new EventValidationError('body must be an event object or an array of 1 to 1000 events') }
+    if (items.length === 0) return { error: new EventValidationError('body must hold at least 1 event') }
+    if (items.length > MAX_BATCH) return { error: new EventValidationError(`body must hold at most ${MAX_BATCH} events`) }
+    const l = limits()
+    const out: E[] = []
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const at = batch ? `body[${i}]` : 'body'
+        const item = items[i]
+        if (!check(item)) return { error: new EventValidationError(describeErrors(check.errors ?? [], at)) }
+        out.push(convert(item as B, at, l))
+      }
+    } catch (err) {
+      return { error: err as Error }
+    }
+    return { value: out }
+  }
+}
+
+export function chatValidator (limits: () => Limits) {
+  return eventsValidator<ChatEventBody, ChatEvent>(ChatEventSchema, chatEvent, limits)
+}
+
+export function fetchValidator (limits: () => Limits) {
+  return eventsValidator<FetchEventBody, FetchEvent>(FetchEventSchema, fetchEvent, limits)
+}
+
+export { fieldPath }

@@ -1,0 +1,69 @@
+/**
+ * UTC time buckets. Hour buckets are named `YYYY-MM-DD-HH`, minute buckets `YYYY-MM-DD-HH-mm`,
+ * so a bucket's name alone says its resolution and its start.
+ */
+export type Resolution = 'hour' | 'minute'
+
+export const MINUTE_MS = 60_000
+export const HOUR_MS = 3_600_000
+/** Minute buckets are kept this long, whatever the hour retention (API.md). */
+export const MINUTE_RETENTION_MS = 2 * HOUR_MS
+
+export function resolutionMs (res: Resolution): number {
+  return res === 'hour' ? HOUR_MS : MINUTE_MS
+}
+
+/** Start (epoch ms) of the bucket holding `ms`. A time exactly on a boundary starts a new bucket. */
+export function bucketStart (res: Resolution, ms: number): number {
+  const size = resolutionMs(res)
+  return Math.floor(ms / size) * size
+}
+
+function pad (n: number): string {
+  return n < 10 ? '0' + n : String(n)
+}
+
+/** Name of the bucket starting at (or holding) `ms`. */
+export function bucketName (res: Resolution, ms: number): string {
+  const d = new Date(bucketStart(res, ms))
+  const hour = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}-${pad(d.getUTCHours())}`
+  return res === 'hour' ? hour : `${hour}-${pad(d.getUTCMinutes())}`
+}
+
+export interface Bucket { name: string, start: number }
+
+/** The `count` buckets ending with the one holding `endMs`, oldest first. */
+export function bucketRange (res: Resolution, endMs: number, count: number): Bucket[] {
+  const size = resolutionMs(res)
+  const last = bucketStart(res, endMs)
+  const out: Bucket[] = []
+  for (let i = count - 1; i >= 0; i--) {
+    const start = last - i * size
+    out.push({ name: bucketName(res, start), start })
+  }
+  return out
+}
+
+/**
+ * When a bucket's keys expire (epoch ms): its end plus the retention of its resolution.
+ * Absolute, so that applying the same write twice sets the same TTL.
+ */
+export function bucketExpiry (res: Resolution, start: number, retentionHours: number): number {
+  const keep = res === 'hour' ? retentionHours * HOUR_MS : MINUTE_RETENTION_MS
+  return start + resolutionMs(res) + keep
+}
+
+export type WindowName = '5m' | '15m' | '1h' | '6h' | '24h'
+
+export interface WindowSpec { res: Resolution, buckets: number, seconds: number }
+
+/** Windows up to 1h are answered from minute buckets, longer ones from hour buckets (API.md). */
+export const WINDOWS: Record<WindowName, WindowSpec> = {
+  '5m': { res: 'minute', buckets: 5, seconds: 300 },
+  '15m': { res: 'minute', buckets: 15, seconds: 900 },
+  '1h': { res: 'minute', buckets: 60, seconds: 3600 },
+  '6h': { res: 'hour', buckets: 6, seconds: 21_600 },
+  '24h': { res: 'hour', buckets: 24, seconds: 86_400 }
+}
+
+export const WINDOW_NAMES = Object.keys(WINDOWS) as WindowName[]

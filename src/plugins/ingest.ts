@@ -1,0 +1,34 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { Flusher } from '../ingest/flusher.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ingestBuffer: Flusher
+  }
+}
+
+/** How long shutdown keeps trying to write what is buffered before it gives up and says so. */
+export const SHUTDOWN_DRAIN_MS = 10_000
+
+/**
+ * Decorates `ingestBuffer`: accepted events are aggregated here and flushed to the store every
+ * METRICS_FLUSH_INTERVAL_MS. On close, everything buffered is written (bounded wait); what cannot be
+ * written is logged with its count, never dropped silently.
+ */
+export default fp<{ config: Config }>(async (fastify, opts) => {
+  const flusher = new Flusher({
+    store: fastify.metricsStore,
+    intervalMs: opts.config.flushIntervalMs,
+    retentionHours: opts.config.retentionHours,
+    log: fastify.log
+  })
+  fastify.decorate('ingestBuffer', flusher)
+  fastify.addHook('onReady', async () => { flusher.start() })
+  fastify.addHook('onClose', async () => {
+    flusher.stop()
+    const left = await flusher.drain(SHUTDOWN_DRAIN_MS)
+    if (left > 0) fastify.log.error({ lostEvents: left }, 'shutdown: the store did not take the buffered events; they are lost')
+    else fastify.log.info({ flushedEvents: flusher.flushedEvents }, 'shutdown: buffer written')
+  })
+}, { name: 'ingest', dependencies: ['store'] })

@@ -1,0 +1,48 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { MemoryStore } from '../store/memory-store.js'
+import { RedisStore } from '../store/redis-store.js'
+import type { MetricsStore } from '../store/types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metricsStore: MetricsStore
+  }
+}
+
+export interface StorePluginOptions {
+  config: Config
+  /** A store made by the caller (tests); closed by its maker, not here. */
+  store?: MetricsStore | undefined
+}
+
+/** How long start-up waits for Redis before serving anyway (events are buffered until it answers). */
+const CONNECT_WAIT_MS = 3_000
+
+/**
+ * Decorates `metricsStore`: Redis when configured, else the embedded in-process store. Closes only
+ * what it created, after everything registered later has closed (so buffered events are written first).
+ */
+export default fp<StorePluginOptions>(async (fastify, opts) => {
+  const { config } = opts
+  let store: MetricsStore
+  let owned = true
+  if (opts.store !== undefined) {
+    store = opts.store
+    owned = false
+  } else if (config.redis === undefined) {
+    store = new MemoryStore()
+    fastify.log.info('no REDIS_URL or REDIS_HOST set: using the embedded in-process store (data lives as long as this process)')
+  } else {
+    const redis = new RedisStore(config.redis)
+    redis.client.on('error', (err: Error) => { fastify.log.warn({ err: err.message }, 'redis connection error') })
+    const connected = await redis.connect(CONNECT_WAIT_MS)
+    if (connected) fastify.log.info('connected to redis')
+    else fastify.log.error('redis is not answering; serving anyway, events are buffered until it does')
+    store = redis
+  }
+  fastify.decorate('metricsStore', store)
+  fastify.addHook('onClose', async () => {
+    if (owned) await store.close()
+  })
+}, { name: 'store' })

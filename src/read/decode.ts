@@ -1,0 +1,28 @@
+import { ZERO_BIN, statsOf, statOf, type DistSummary, type Stats } from '../metrics/histogram.js'
+import type { Fields } from '../store/types.js'
+
+export function num (f: Fields, field: string): number {
+  const v = f[field]
+  return v === undefined ? 0 : Number(v)
+}
+
+export function summaryOf (stats: Fields, name: string): DistSummary {
+  return { n: num(stats, `${name}:n`), sum: num(stats, `${name}:sum`), min: num(stats, `${name}:min`), max: num(stats, `${name}:max`) }
+}
+
+export function binsOf (hist: Fields): Map<number | typeof ZERO_BIN, number> {
+  const bins = new Map<number | typeof ZERO_BIN, number>()
+  for (const [k, v] of Object.entries(hist)) bins.set(k === ZERO_BIN ? ZERO_BIN : Number(k), Number(v))
+  return bins
+}
+
+/** Stats of distribution `name` from a merged stats hash and its merged histogram. */
+export function decodeStats (stats: Fields, name: string, hist: Fields | undefined): Stats {
+  return statsOf(summaryOf(stats, name), binsOf(hist ?? {}))
+}
+
+export type StatName = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'
+
+export function decodeStat (stats: Fields, name: string, hist: Fields | undefined, stat: StatName): number | null {
+  return statOf(summaryOf(stats, name), binsOf(hist ?? {}), stat)
+}

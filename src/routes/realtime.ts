@@ -1,0 +1,32 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { StoreUnavailableError } from '../errors.js'
+import { readRealtime } from '../read/realtime.js'
+import { ErrorSchema } from '../schemas/common.js'
+import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
+
+const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { metricsStore, readCache } = fastify
+
+  fastify.get('/api/metrics/realtime', {
+    schema: {
+      summary: 'Realtime figures of one model, provider or gateway over a window',
+      querystring: RealtimeQuerySchema,
+      response: { 200: RealtimeSchema, 400: ErrorSchema, 503: ErrorSchema }
+    }
+  }, async (request, reply) => {
+    const { type, id, window } = request.query
+    const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
+    const { value, maxAgeSec } = await readCache.get(key, async () => {
+      try {
+        return await readRealtime(metricsStore, type, id, window, Date.now())
+      } catch (err) {
+        request.log.warn({ err }, 'store read failed')
+        throw new StoreUnavailableError()
+      }
+    })
+    void reply.header('cache-control', `max-age=${maxAgeSec}`)
+    return value
+  })
+}
+
+export default realtimeRoutes

@@ -1,0 +1,50 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { CHAT_ERROR_TYPES } from '../metrics/events.js'
+
+export const MAX_BATCH = 1000
+export const MAX_MS = 3_600_000
+export const MAX_TOKENS = 10_000_000
+/** Ids: no whitespace or control characters (models); no control characters (provider, gateway). */
+export const MODEL_PATTERN = '^[^\\s\\p{Cc}]+$'
+export const NAME_PATTERN = '^[^\\p{Cc}]+$'
+
+export const TimestampSchema = Type.Union([
+  Type.Number({ description: 'epoch milliseconds' }),
+  Type.String({ format: 'date-time', description: 'ISO 8601 with Z or an offset' })
+], { description: 'event time; default: time received. Older than the retention or more than 5 minutes ahead: 400' })
+
+const Ms = (description: string) => Type.Number({ minimum: 0, maximum: MAX_MS, description })
+const Tokens = () => Type.Integer({ minimum: 0, maximum: MAX_TOKENS })
+
+export const ChatEventSchema = Type.Object({
+  model: Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, examples: ['anthropic/claude-3.5-sonnet'] }),
+  provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: extractProvider(model)' })),
+  gateway: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: "default"' })),
+  success: Type.Boolean(),
+  ttft_ms: Type.Optional(Ms('time to first token')),
+  total_time_ms: Type.Optional(Ms('total time')),
+  error_type: Type.Optional(Type.Union(CHAT_ERROR_TYPES.map((t) => Type.Literal(t)), { description: 'only with success: false; default other' })),
+  input_tokens: Type.Optional(Tokens()),
+  output_tokens: Type.Optional(Tokens()),
+  timestamp: Type.Optional(TimestampSchema)
+})
+
+export const FetchEventSchema = Type.Object({
+  gateway: Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN }),
+  status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
+  model_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  response_time_ms: Type.Optional(Ms('time the model-list fetch took')),
+  error_type: Type.Optional(Type.Union([Type.Literal('timeout'), Type.Literal('error')], { description: 'only with status: error; default error' })),
+  timestamp: Type.Optional(TimestampSchema)
+})
+
+const batchOf = <T extends typeof ChatEventSchema | typeof FetchEventSchema>(item: T) =>
+  Type.Union([item, Type.Array(item, { minItems: 1, maxItems: MAX_BATCH })])
+
+export const ChatBodySchema = batchOf(ChatEventSchema)
+export const FetchBodySchema = batchOf(FetchEventSchema)
+
+export const AcceptedSchema = Type.Object({ accepted: Type.Integer({ minimum: 1 }) })
+
+export type ChatEventBody = Static<typeof ChatEventSchema>
+export type FetchEventBody = Static<typeof FetchEventSchema>

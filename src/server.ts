@@ -1,0 +1,26 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+
+/** Entry point: configuration from the environment, listen, and a graceful close on SIGTERM/SIGINT. */
+async function main (): Promise<void> {
+  let config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const app = await buildApp({ config })
+  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    await app.close()
+  })
+  await app.listen({ host: config.host, port: config.port })
+}
+
+void main()

@@ -1,0 +1,107 @@
+import { applyOp, mergeFields } from './merge.js'
+import { MARKER_TTL_MS, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+
+interface Entry { expireAt: number, fields: Map<string, string> }
+
+export interface MemoryStoreOptions {
+  /** Clock, for tests. */
+  now?: () => number
+  /** How often expired keys are swept (ms). */
+  sweepIntervalMs?: number
+}
+
+/**
+ * The embedded store: the same contract as the Redis store, in this process. Used when no Redis is
+ * configured; data lives as long as the process. Keys expire like Redis keys: never read after their
+ * expiry, and swept periodically so memory stays bounded by the retention.
+ */
+export class MemoryStore implements MetricsStore {
+  readonly kind = 'memory' as const
+  readonly #data = new Map<string, Entry>()
+  readonly #markers = new Map<string, { seq: number, expireAt: number }>()
+  readonly #now: () => number
+  readonly #sweeper: NodeJS.Timeout
+
+  constructor (opts: MemoryStoreOptions = {}) {
+    this.#now = opts.now ?? Date.now
+    this.#sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 60_000)
+    this.#sweeper.unref()
+  }
+
+  /** Number of live keys (markers apart). */
+  get size (): number {
+    return this.#data.size
+  }
+
+  /** Drops expired keys and markers. */
+  sweep (): void {
+    const now = this.#now()
+    for (const [key, e] of this.#data) if (e.expireAt <= now) this.#data.delete(key)
+    for (const [key, m] of this.#markers) if (m.expireAt <= now) this.#markers.delete(key)
+  }
+
+  async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
+    const now = this.#now()
+    for (const group of groups) {
+      const marker = this.#markers.get(group.marker)
+      if (marker !== undefined && marker.expireAt > now && marker.seq >= seq) continue
+      for (const kw of group.keys) {
+        if (kw.expireAt <= now) {
+          this.#data.delete(kw.key)
+          continue
+        }
+        let entry = this.#live(kw.key, now)
+        if (entry === undefined) {
+          entry = { expireAt: kw.expireAt, fields: new Map() }
+          this.#data.set(kw.key, entry)
+        }
+        for (const [op, field, value] of kw.ops) {
+          entry.fields.set(field, applyOp(op, entry.fields.get(field), value))
+        }
+        entry.expireAt = kw.expireAt
+      }
+      this.#markers.set(group.marker, { seq, expireAt: now + MARKER_TTL_MS })
+    }
+    return groups.map(() => null)
+  }
+
+  async read (reads: MergeRead[]): Promise<Fields[][]> {
+    const now = this.#now()
+    return reads.map((r) => {
+      const out: Fields[] = Array.from({ length: r.nSlots }, () => ({}))
+      r.keys.forEach((key, i) => {
+        const entry = this.#live(key, now)
+        const slot = out[r.slots[i] ?? 0]
+        if (entry !== undefined && slot !== undefined) mergeFields(slot, entry.fields)
+      })
+      return out
+    })
+  }
+
+  /** Remaining life of a key in ms, -2 when absent (as Redis PTTL), for tests. */
+  pttl (key: string): number {
+    const entry = this.#live(key, this.#now())
+    return entry === undefined ? -2 : entry.expireAt - this.#now()
+  }
+
+  keys (): string[] {
+    const now = this.#now()
+    return [...this.#data.keys()].filter((k) => this.#live(k, now) !== undefined)
+  }
+
+  async ping (): Promise<void> {}
+
+  async close (): Promise<void> {
+    clearInterval(this.#sweeper)
+  }
+
+  #live (key: string, now: number): Entry | undefined {
+    const entry = this.#data.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expireAt <= now) {
+      this.#data.delete(key)
+      return undefined
+    }
+    return entry
+  }
+}

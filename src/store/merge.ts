@@ -1,0 +1,38 @@
+import type { FieldOp, Fields } from './types.js'
+
+/** Length of the event-time prefix of a latest-value (`l`) field. */
+export const TS_DIGITS = 15
+
+export function latestValue (ts: number, value: string | number): string {
+  return String(Math.max(0, Math.trunc(ts))).padStart(TS_DIGITS, '0') + String(value)
+}
+
+export function splitLatest (raw: string): { ts: number, value: string } {
+  return { ts: Number(raw.slice(0, TS_DIGITS)), value: raw.slice(TS_DIGITS) }
+}
+
+/** The stored value after applying `op` with `value` to `current` (same rules as the Lua script). */
+export function applyOp (op: FieldOp, current: string | undefined, value: string): string {
+  if (current === undefined) return value
+  switch (op) {
+    case 'i': return String(Number(current) + Number(value))
+    case 'm': return Number(value) < Number(current) ? value : current
+    case 'M': return Number(value) > Number(current) ? value : current
+    case 'l': return value.slice(0, TS_DIGITS) >= current.slice(0, TS_DIGITS) ? value : current
+  }
+}
+
+/** The op that merges two stored values of `field` on read, from the field's name. */
+export function mergeOpOf (field: string): FieldOp {
+  if (field.startsWith('last:')) return 'l'
+  if (field.endsWith(':min')) return 'm'
+  if (field.endsWith(':max')) return 'M'
+  return 'i'
+}
+
+export function mergeFields (target: Fields, source: Fields | Map<string, string>): void {
+  const entries = source instanceof Map ? source.entries() : Object.entries(source)
+  for (const [field, value] of entries) {
+    target[field] = applyOp(mergeOpOf(field), target[field], value)
+  }
+}

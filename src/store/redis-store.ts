@@ -1,0 +1,146 @@
+import { Redis, type RedisOptions, type Result } from 'ioredis'
+import { APPLY_LUA, MERGE_LUA } from './lua.js'
+import { MARKER_TTL_MS, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    metricsApply: (numKeys: number, ...args: Array<string | number>) => Result<number, Context>
+    metricsMerge: (numKeys: number, ...args: Array<string | number>) => Result<unknown[], Context>
+  }
+}
+
+export interface RedisConnection {
+  url?: string | undefined
+  host?: string | undefined
+  port?: number | undefined
+  password?: string | undefined
+  db?: number | undefined
+}
+
+/**
+ * Client settings chosen so that nothing waits on Redis for long (ioredis 6 otherwise holds a command
+ * about 74 s while Redis is down): no offline queue (a command fails at once while disconnected; the
+ * flusher keeps the data and retries), one retry per command, a per-command timeout, and a capped
+ * reconnect backoff. Unanswered commands are still re-sent after a reconnect: the flush script makes
+ * that harmless.
+ */
+export const REDIS_CLIENT_DEFAULTS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  commandTimeout: 2_000,
+  connectTimeout: 2_000,
+  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000)
+}
+
+export function redisOptions (conn: RedisConnection, extra: RedisOptions = {}): RedisOptions {
+  const base: RedisOptions = { ...REDIS_CLIENT_DEFAULTS, ...extra }
+  if (conn.url === undefined) {
+    return {
+      ...base,
+      host: conn.host ?? '127.0.0.1',
+      port: conn.port ?? 6379,
+      db: conn.db ?? 0,
+      ...(conn.password !== undefined ? { password: conn.password } : {})
+    }
+  }
+  return base
+}
+
+function toFields (flat: unknown): Fields {
+  const out: Fields = {}
+  if (!Array.isArray(flat)) return out
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
+  return out
+}
+
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+/** The Redis store: one EVALSHA per group on writes, one per read, each batch in one pipeline. */
+export class RedisStore implements MetricsStore {
+  readonly kind = 'redis' as const
+  readonly client: Redis
+  #closed = false
+
+  constructor (conn: RedisConnection, extra: RedisOptions = {}) {
+    const options = redisOptions(conn, extra)
+    this.client = conn.url !== undefined ? new Redis(conn.url, options) : new Redis(options)
+    this.client.defineCommand('metricsApply', { lua: APPLY_LUA })
+    this.client.defineCommand('metricsMerge', { lua: MERGE_LUA })
+  }
+
+  /**
+   * Connects, waiting at most `timeoutMs`. Rejects on an error Redis itself answered (wrong password,
+   * unknown database): those do not heal by reconnecting. A network failure resolves false and
+   * leaves the client reconnecting in the background.
+   */
+  async connect (timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
+    try {
+      return await Promise.race([
+        this.client.connect().then(() => true, (err: unknown) => {
+          if (err instanceof Error && err.name === 'ReplyError') throw err
+          return false
+        }),
+        timeout
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
+    if (groups.length === 0) return []
+    const pipeline = this.client.pipeline()
+    for (const g of groups) {
+      const args: Array<string | number> = [g.marker]
+      for (const kw of g.keys) args.push(kw.key)
+      args.push(seq, MARKER_TTL_MS)
+      for (const kw of g.keys) {
+        args.push(kw.expireAt, kw.ops.length)
+        for (const [op, field, value] of kw.ops) args.push(op, field, value)
+      }
+      pipeline.metricsApply(g.keys.length + 1, ...args)
+    }
+    try {
+      const results = await pipeline.exec()
+      if (results === null) return groups.map(() => new Error('pipeline discarded'))
+      return groups.map((_, i) => {
+        const err = results[i]?.[0]
+        return err === null || err === undefined ? null : asError(err)
+      })
+    } catch (err) {
+      return groups.map(() => asError(err))
+    }
+  }
+
+  async read (reads: MergeRead[]): Promise<Fields[][]> {
+    if (reads.length === 0) return []
+    const pipeline = this.client.pipeline()
+    for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s) => s + 1), r.nSlots)
+    const results = await pipeline.exec()
+    if (results === null) throw new Error('store read discarded')
+    return results.map(([err, value], i) => {
+      if (err !== null) throw err
+      const slots = Array.isArray(value) ? value : []
+      return Array.from({ length: reads[i]?.nSlots ?? 0 }, (_, s) => toFields(slots[s]))
+    })
+  }
+
+  async ping (): Promise<void> {
+    await this.client.ping()
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      await this.client.quit()
+    } catch {
+      this.client.disconnect()
+    }
+  }
+}

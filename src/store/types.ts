@@ -1,0 +1,59 @@
+/**
+ * The store contract shared by the Redis store and the embedded in-process store. Both implement it
+ * with the same semantics; one contract test suite runs against both (test/store/contract.ts).
+ *
+ * The store knows nothing of metrics: it applies sealed groups of field operations exactly once and
+ * reads hashes merged by the field rules below.
+ *
+ * Field operations and the matching merge rule on read:
+ * - `i` add an integer (HINCRBY); merged by adding.
+ * - `m` / `M` keep the smaller / larger integer; the field name ends in `:min` / `:max`, merged likewise.
+ * - `l` keep the latest value: the value starts with a 15-digit event time; a write replaces the stored
+ *   value when its time is not older. The field name starts with `last:`; merged likewise.
+ */
+export type FieldOp = 'i' | 'm' | 'M' | 'l'
+
+export interface KeyWrite {
+  key: string
+  /** Absolute expiry, epoch ms. A key whose expiry has passed is deleted rather than written. */
+  expireAt: number
+  ops: Array<[FieldOp, string, string]>
+}
+
+/**
+ * Writes that must land together and at most once: every key of one group shares a hash slot with
+ * `marker`, which records the last sequence this instance applied to the group.
+ */
+export interface GroupWrite {
+  marker: string
+  keys: KeyWrite[]
+}
+
+/** Read `keys`, merging key i into result slot `slots[i]`; `nSlots` results come back. */
+export interface MergeRead {
+  keys: string[]
+  slots: number[]
+  nSlots: number
+}
+
+export type Fields = Record<string, string>
+
+export interface MetricsStore {
+  readonly kind: 'redis' | 'memory'
+  /**
+   * Apply each group with sequence `seq`, unless the group's marker already holds `seq` or later
+   * (then it is skipped: it landed before). Sequences of one instance must be applied in order.
+   * Resolves with one entry per group: null when applied or skipped, the error when it may not have
+   * landed (the caller retries that group with the same `seq`). Never rejects.
+   */
+  applyGroups: (seq: number, groups: GroupWrite[]) => Promise<Array<Error | null>>
+  /** One round trip for all reads; rejects when the store cannot answer. */
+  read: (reads: MergeRead[]) => Promise<Fields[][]>
+  /** Resolves when the store answers. */
+  ping: () => Promise<void>
+  /** Releases connections and timers. Idempotent. */
+  close: () => Promise<void>
+}
+
+/** How long a group's marker outlives its last write: longer than any retry or client re-send. */
+export const MARKER_TTL_MS = 24 * 3_600_000

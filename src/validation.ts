@@ -1,0 +1,55 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import type { TSchema } from '@sinclair/typebox'
+
+/**
+ * Error messages that name the field the way a client wrote it: `body[3].model`, `querystring.window`.
+ */
+export function fieldPath (part: string, instancePath: string): string {
+  let out = part
+  for (const seg of instancePath.split('/').slice(1)) {
+    const s = seg.replace(/~1/g, '/').replace(/~0/g, '~')
+    out += /^\d+$/.test(s) ? `[${s}]` : `.${s}`
+  }
+  return out
+}
+
+const PATTERN_MESSAGES: Record<string, string> = {
+  '^[^\\s\\p{Cc}]+$': 'must not contain whitespace or control characters',
+  '^[^\\p{Cc}]+$': 'must not contain control characters'
+}
+
+/** One line for the first error. Fastify's `schemaErrorFormatter` and the event validators share it. */
+export function describeErrors (errors: ErrorObject[], part: string): string {
+  // anyOf reports each branch and then itself: the anyOf line is the one that explains the field.
+  const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0]
+  if (first === undefined) return `${part} is invalid`
+  const at = fieldPath(part, first.instancePath)
+  const p = first.params as Record<string, unknown>
+  switch (first.keyword) {
+    case 'required': return `${fieldPath(part, `${first.instancePath}/${String(p.missingProperty)}`)} is required`
+    case 'enum': return `${at} must be one of ${(p.allowedValues as unknown[]).join(', ')}`
+    case 'pattern': return `${at} ${PATTERN_MESSAGES[String(p.pattern)] ?? `must match ${String(p.pattern)}`}`
+    case 'anyOf': {
+      const consts = errors.filter((e) => e.keyword === 'const' && e.instancePath === first.instancePath)
+      if (consts.length > 0) return `${at} must be one of ${consts.map((e) => String((e.params as { allowedValue: unknown }).allowedValue)).join(', ')}`
+      return `${at} ${anyOfHint(first.instancePath)}`
+    }
+    case 'format': return `${at} must be a ${String(p.format)} string`
+    default: return `${at} ${first.message ?? 'is invalid'}`
+  }
+}
+
+function anyOfHint (instancePath: string): string {
+  if (instancePath.endsWith('/timestamp')) return 'must be epoch milliseconds or an ISO 8601 string with Z or an offset'
+  return 'does not match any allowed form'
+}
+
+/** Strict validator for request bodies: no type coercion, no defaults, unknown fields ignored. */
+export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: false })
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+addFormats(bodyAjv)
+
+export function compileBody<T> (schema: TSchema): ValidateFunction<T> {
+  return bodyAjv.compile<T>(schema)
+}
