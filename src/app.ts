@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import ingestPlugin from './plugins/ingest.js'
 import readCachePlugin from './plugins/read-cache.js'
@@ -31,14 +32,14 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 }
 
 /** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
-export async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes)
-}
+}, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */
 export async function buildApp (opts: AppOptions & { logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {

@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
 
 /** Entry point: configuration from the environment, listen, and a graceful close on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
@@ -8,11 +8,8 @@ async function main (): Promise<void> {
   try {
     config = loadConfig(process.env)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
+    process.stderr.write(`configuration error: ${(err as Error).message}\n`)
+    process.exit(1)
   }
   const app = await buildApp({ config })
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

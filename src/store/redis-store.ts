@@ -78,17 +78,20 @@ export class RedisStore implements MetricsStore {
    */
   async connect (timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined
+    let replyError: Error | undefined
+    const onError = (err: Error): void => { if (err.name === 'ReplyError') replyError ??= err }
+    this.client.on('error', onError)
     const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
     try {
-      return await Promise.race([
-        this.client.connect().then(() => true, (err: unknown) => {
-          if (err instanceof Error && err.name === 'ReplyError') throw err
-          return false
-        }),
-        timeout
-      ])
+      const ok = await Promise.race([this.client.connect().then(() => true, () => false), timeout])
+      if (replyError !== undefined) {
+        this.client.disconnect()
+        throw replyError
+      }
+      return ok
     } finally {
       clearTimeout(timer)
+      this.client.off('error', onError)
     }
   }
 
@@ -106,11 +109,11 @@ export class RedisStore implements MetricsStore {
       pipeline.metricsApply(g.keys.length + 1, ...args)
     }
     try {
-      const results = await pipeline.exec()
-      if (results === null) return groups.map(() => new Error('pipeline discarded'))
+      const results = await pipeline.exec() ?? []
       return groups.map((_, i) => {
-        const err = results[i]?.[0]
-        return err === null || err === undefined ? null : asError(err)
+        const reply = results[i]
+        if (reply === undefined) return new Error('no reply from redis')
+        return reply[0] === null ? null : asError(reply[0])
       })
     } catch (err) {
       return groups.map(() => asError(err))
@@ -121,8 +124,7 @@ export class RedisStore implements MetricsStore {
     if (reads.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s) => s + 1), r.nSlots)
-    const results = await pipeline.exec()
-    if (results === null) throw new Error('store read discarded')
+    const results = await pipeline.exec() ?? []
     return results.map(([err, value], i) => {
       if (err !== null) throw err
       const slots = Array.isArray(value) ? value : []

@@ -1,0 +1,48 @@
+import t from 'tap'
+import { ConfigError, defaultConfig, loadConfig } from '../src/config.js'
+
+t.test('loadConfig defaults', async (t) => {
+  t.same(loadConfig({}), {
+    host: '127.0.0.1',
+    port: 3000,
+    redis: undefined,
+    flushIntervalMs: 200,
+    cacheTtlMs: 5000,
+    retentionHours: 168,
+    logLevel: 'info'
+  })
+  t.same(defaultConfig({ port: 1 }).port, 1)
+})
+
+t.test('loadConfig reads every variable', async (t) => {
+  const c = loadConfig({ HOST: '0.0.0.0', PORT: '8080', METRICS_FLUSH_INTERVAL_MS: '50', METRICS_CACHE_TTL_MS: '0', METRICS_RETENTION_HOURS: '24', LOG_LEVEL: 'warn' })
+  t.match(c, { host: '0.0.0.0', port: 8080, flushIntervalMs: 50, cacheTtlMs: 0, retentionHours: 24, logLevel: 'warn' })
+})
+
+t.test('Redis from REDIS_URL or the REDIS_HOST family', async (t) => {
+  t.same(loadConfig({ REDIS_URL: 'redis://:pw@10.0.0.1:6380/2' }).redis, { url: 'redis://:pw@10.0.0.1:6380/2' })
+  t.same(loadConfig({ REDIS_HOST: 'cache', REDIS_PORT: '6380', REDIS_PASSWORD: 'pw', REDIS_DB: '3' }).redis, { host: 'cache', port: 6380, db: 3, password: 'pw' })
+  t.same(loadConfig({ REDIS_HOST: 'cache' }).redis, { host: 'cache', port: 6379, db: 0 })
+  t.same(loadConfig({ REDIS_URL: 'redis://a:1', REDIS_HOST: 'b' }).redis, { url: 'redis://a:1' }, 'REDIS_URL wins')
+  t.equal(loadConfig({ REDIS_URL: '  ', REDIS_HOST: '' }).redis, undefined, 'empty values count as unset')
+})
+
+t.test('a bad value names the variable in one line', async (t) => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ METRICS_FLUSH_INTERVAL_MS: '1.5' }, 'METRICS_FLUSH_INTERVAL_MS'],
+    [{ METRICS_FLUSH_INTERVAL_MS: '0' }, 'METRICS_FLUSH_INTERVAL_MS'],
+    [{ METRICS_CACHE_TTL_MS: '-1' }, 'METRICS_CACHE_TTL_MS'],
+    [{ METRICS_RETENTION_HOURS: '0' }, 'METRICS_RETENTION_HOURS'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
+    [{ REDIS_PORT: 'x' }, 'REDIS_PORT'],
+    [{ REDIS_DB: '-2' }, 'REDIS_DB']
+  ]
+  for (const [env, name] of bad) {
+    const err = t.throws(() => loadConfig(env), ConfigError) as Error
+    t.match(err.message, new RegExp(`^invalid ${name}`), `${JSON.stringify(env)} names ${name}`)
+    t.notMatch(err.message, /\n/, 'one line')
+  }
+})

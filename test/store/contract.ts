@@ -1,0 +1,94 @@
+import type { Test } from 'tap'
+import type { GroupWrite, MetricsStore } from '../../src/store/types.js'
+
+export interface ContractSubject {
+  store: MetricsStore
+  /** Remaining life of a key in ms, -1 without expiry, -2 when absent (Redis PTTL). */
+  pttl: (key: string) => Promise<number>
+  /** Every key the store holds under `prefix`. */
+  keys: (prefix: string) => Promise<string[]>
+}
+
+const HOUR = 3_600_000
+
+/**
+ * The store contract (src/store/types.ts), run against every store. `prefix` keeps this run's keys
+ * apart from other runs on the same store.
+ */
+export function storeContract (t: Test, subject: ContractSubject, prefix: string): void {
+  const { store } = subject
+  const k = (name: string): string => `${prefix}:{e}:${name}`
+  const marker = `${prefix}:{e}:flushed:inst`
+  const future = Date.now() + HOUR
+
+  const group = (ops: GroupWrite['keys'][number]['ops'], key = k('stats'), expireAt = future): GroupWrite => ({ marker, keys: [{ key, expireAt, ops }] })
+
+  t.test('applies every op by its rule', async (t) => {
+    const g = group([['i', 'n', '2'], ['m', 'x:min', '50'], ['M', 'x:max', '50'], ['l', 'last:p', '000000000000100a']], k('ops'))
+    t.same(await store.applyGroups(1, [g]), [null])
+    const g2 = group([['i', 'n', '3'], ['m', 'x:min', '40'], ['M', 'x:max', '40'], ['l', 'last:p', '000000000000099b']], k('ops'))
+    t.same(await store.applyGroups(2, [g2]), [null])
+    const g3 = group([['m', 'x:min', '60'], ['M', 'x:max', '70'], ['l', 'last:p', '000000000000100c']], k('ops'))
+    await store.applyGroups(3, [g3])
+    const [[fields]] = await store.read([{ keys: [k('ops')], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.same(fields, { n: '5', 'x:min': '40', 'x:max': '70', 'last:p': '000000000000100c' }, 'sum, min, max; equal time: the newer write wins')
+  })
+
+  t.test('a group is applied at most once per sequence', async (t) => {
+    const m = `${prefix}:{once}:flushed:a`
+    const g: GroupWrite = { marker: m, keys: [{ key: `${prefix}:{once}:c`, expireAt: future, ops: [['i', 'n', '1']] }] }
+    await store.applyGroups(5, [g])
+    t.same(await store.applyGroups(5, [g]), [null], 'the same sequence again is skipped, not an error')
+    await store.applyGroups(4, [g])
+    let [[f]] = await store.read([{ keys: [`${prefix}:{once}:c`], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.equal(f.n, '1', 'a repeated or older sequence changes nothing')
+    await store.applyGroups(6, [g])
+    ;[[f]] = await store.read([{ keys: [`${prefix}:{once}:c`], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.equal(f.n, '2', 'the next sequence applies')
+    const other: GroupWrite = { marker: `${prefix}:{once}:flushed:b`, keys: g.keys }
+    await store.applyGroups(5, [other])
+    ;[[f]] = await store.read([{ keys: [`${prefix}:{once}:c`], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.equal(f.n, '3', 'another instance\'s sequence is its own')
+    const ttl = await subject.pttl(m)
+    t.ok(ttl > 23 * HOUR && ttl <= 24 * HOUR, `the marker expires (pttl ${ttl})`)
+  })
+
+  t.test('every written key gets its expiry; an expired one is not written', async (t) => {
+    const at = Date.now() + 2 * HOUR
+    await store.applyGroups(1, [{ marker: `${prefix}:{ttl}:flushed:a`, keys: [
+      { key: `${prefix}:{ttl}:a`, expireAt: at, ops: [['i', 'n', '1']] },
+      { key: `${prefix}:{ttl}:b`, expireAt: Date.now() - 1000, ops: [['i', 'n', '1']] }
+    ] }])
+    const ttl = await subject.pttl(`${prefix}:{ttl}:a`)
+    t.ok(ttl > 2 * HOUR - 60_000 && ttl <= 2 * HOUR, `expiry is absolute (pttl ${ttl})`)
+    t.equal(await subject.pttl(`${prefix}:{ttl}:b`), -2, 'a key past its expiry does not exist')
+    for (const key of await subject.keys(prefix)) {
+      t.ok(await subject.pttl(key) > 0, `${key} has a TTL`)
+    }
+  })
+
+  t.test('reads merge keys into slots, in one call for many reads', async (t) => {
+    const mk = (i: number): string => `${prefix}:{r}:h${i}`
+    const groups: GroupWrite[] = [{ marker: `${prefix}:{r}:flushed:a`, keys: [1, 2, 3].map((i) => ({ key: mk(i), expireAt: future, ops: [['i', 'n', String(i)], ['m', 'v:min', String(10 * i)], ['M', 'v:max', String(10 * i)], ['i', String(-i), '1']] })) }]
+    await store.applyGroups(1, groups)
+    const res = await store.read([
+      { keys: [mk(1), mk(2), mk(3), `${prefix}:{r}:missing`], slots: [0, 0, 1, 1], nSlots: 3 },
+      { keys: [], slots: [], nSlots: 1 }
+    ])
+    t.same(res[0], [{ n: '3', 'v:min': '10', 'v:max': '20', '-1': '1', '-2': '1' }, { n: '3', 'v:min': '30', 'v:max': '30', '-3': '1' }, {}])
+    t.same(res[1], [{}])
+  })
+
+  t.test('large integer sums stay exact', async (t) => {
+    const key = `${prefix}:{big}:s`
+    const big = '4503599627370000'
+    await store.applyGroups(1, [{ marker: `${prefix}:{big}:flushed:a`, keys: [{ key, expireAt: future, ops: [['i', 'sum', big]] }] }])
+    await store.applyGroups(2, [{ marker: `${prefix}:{big}:flushed:a`, keys: [{ key, expireAt: future, ops: [['i', 'sum', '7']] }] }])
+    const [[f]] = await store.read([{ keys: [key, key], slots: [0, 0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.equal(f.sum, String(2 * (Number(big) + 7)), 'merging a key with itself doubles it exactly')
+  })
+
+  t.test('ping answers', async (t) => {
+    await t.resolves(store.ping())
+  })
+}

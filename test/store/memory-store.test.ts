@@ -1,0 +1,29 @@
+import t from 'tap'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { storeContract } from './contract.js'
+
+t.test('MemoryStore contract', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  storeContract(t, {
+    store,
+    pttl: async (key) => store.pttl(key),
+    keys: async (prefix) => store.keys().filter((k) => k.startsWith(prefix))
+  }, 'mem')
+})
+
+t.test('MemoryStore sweeps expired keys and markers', async (t) => {
+  let now = 1_000_000
+  const store = new MemoryStore({ now: () => now, sweepIntervalMs: 1_000_000 })
+  t.teardown(() => store.close())
+  await store.applyGroups(1, [{ marker: 'm', keys: [{ key: 'a', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
+  t.equal(store.size, 1)
+  now += 1000
+  t.same(store.keys(), [], 'an expired key is never read')
+  store.sweep()
+  t.equal(store.size, 0, 'and is swept')
+  now += 25 * 3_600_000
+  store.sweep()
+  await store.applyGroups(1, [{ marker: 'm', keys: [{ key: 'a', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
+  t.same(store.keys(), ['a'], 'an expired marker no longer blocks its sequence')
+})

@@ -1,0 +1,63 @@
+import t from 'tap'
+import { RedisStore, redisOptions } from '../../src/store/redis-store.js'
+import { startRedis } from '../helpers/redis.js'
+import { storeContract } from './contract.js'
+
+t.test('RedisStore contract', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const store = new RedisStore({ url: redis.url })
+  t.teardown(() => store.close())
+  t.equal(await store.connect(2000), true)
+  storeContract(t, {
+    store,
+    pttl: async (key) => await redis.client.pttl(key),
+    keys: async (prefix) => await redis.client.keys(`${prefix}*`)
+  }, 'rs')
+})
+
+t.test('RedisStore with the REDIS_HOST family', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  await redis.client.config('SET', 'requirepass', 'sekret')
+  const store = new RedisStore({ host: '127.0.0.1', port: redis.port, password: 'sekret', db: 2 })
+  t.teardown(() => store.close())
+  t.equal(await store.connect(2000), true)
+  await store.applyGroups(1, [{ marker: '{x}:m', keys: [{ key: '{x}:k', expireAt: Date.now() + 60_000, ops: [['i', 'n', '1']] }] }])
+  await redis.client.auth('sekret')
+  await redis.client.select(2)
+  t.equal(await redis.client.hget('{x}:k', 'n'), '1', 'wrote to db 2 with the password')
+})
+
+t.test('RedisStore refuses a wrong password at connect', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  await redis.client.config('SET', 'requirepass', 'right')
+  const store = new RedisStore({ host: '127.0.0.1', port: redis.port, password: 'wrong' })
+  store.client.on('error', () => {})
+  t.teardown(() => store.close())
+  await t.rejects(store.connect(2000), /WRONGPASS|invalid/i)
+})
+
+t.test('RedisStore while Redis is down: fails fast, never hangs', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const store = new RedisStore({ url: redis.url })
+  store.client.on('error', () => {})
+  t.teardown(() => store.close())
+  await store.connect(2000)
+  await redis.stop()
+  const started = Date.now()
+  const [err] = await store.applyGroups(1, [{ marker: '{d}:m', keys: [{ key: '{d}:k', expireAt: Date.now() + 60_000, ops: [['i', 'n', '1']] }] }])
+  t.type(err, Error, 'the group reports an error to retry')
+  await t.rejects(store.read([{ keys: ['{d}:k'], slots: [0], nSlots: 1 }]))
+  await t.rejects(store.ping())
+  t.ok(Date.now() - started < 10_000, 'within the command timeout')
+})
+
+t.test('redisOptions', async (t) => {
+  const o = redisOptions({ host: 'h', port: 1, db: 3 })
+  t.match(o, { host: 'h', port: 1, db: 3, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  t.notOk('password' in o)
+  t.notOk('host' in redisOptions({ url: 'redis://x:1' }), 'a URL carries its own host')
+})
