@@ -7,6 +7,7 @@ import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
+import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
 import type { MetricsStore } from './store/types.js'
 import { describeErrors } from './validation.js'
@@ -39,6 +40,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes)
+  await fastify.register(readRoutes)
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */

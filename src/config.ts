@@ -51,7 +51,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (error !== undefined) {
     const name = error.path.replace(/^\//, '')
     const given = raw[name]
-    throw new ConfigError(`invalid ${name}${given === undefined ? '' : `=${JSON.stringify(given)}`}: ${error.message.toLowerCase()}`)
+    const choices = (error.schema.anyOf as Array<{ const?: unknown }> | undefined)?.map((s) => s.const)
+    const why = choices !== undefined ? `expected one of ${choices.join(', ')}` : error.message.toLowerCase()
+    throw new ConfigError(`invalid ${name}${given === undefined ? '' : `=${JSON.stringify(given)}`}: ${why}`)
   }
   return fromEnv(value as Env)
 }

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { StoreUnavailableError } from '../errors.js'
 import { readRealtime } from '../read/realtime.js'
 import { ErrorSchema } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
+import { storeLoad } from '../read/store-load.js'
 
 const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { metricsStore, readCache } = fastify
@@ -16,14 +16,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { type, id, window } = request.query
     const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
-    const { value, maxAgeSec } = await readCache.get(key, async () => {
-      try {
-        return await readRealtime(metricsStore, type, id, window, Date.now())
-      } catch (err) {
-        request.log.warn({ err }, 'store read failed')
-        throw new StoreUnavailableError()
-      }
-    })
+    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
+      await readRealtime(metricsStore, type, id, window, Date.now())))
     void reply.header('cache-control', `max-age=${maxAgeSec}`)
     return value
   })

@@ -1,0 +1,84 @@
+import type { WindowName } from '../metrics/buckets.js'
+import { healthScore, successRate } from '../metrics/health.js'
+import { indexKey } from '../store/keys.js'
+import { splitLatest } from '../store/merge.js'
+import type { Fields, MetricsStore } from '../store/types.js'
+import { decodeStat } from './decode.js'
+import { entityRead } from './realtime.js'
+import { resolveWindow, type ResolvedWindow } from './window.js'
+
+export interface LeaderboardQuery {
+  window: WindowName
+  order: 'asc' | 'desc'
+  limit: number
+  minRequests: number
+}
+
+export interface LeaderboardEntry {
+  rank: number
+  model: string
+  provider: string | null
+  health_score: number | null
+  success_rate: number | null
+  requests: number
+  ttft_p50_ms: number | null
+  total_time_p50_ms: number | null
+}
+
+export interface Activity { id: string, requests: number, successes: number }
+
+/**
+ * Ids of `type` with requests in the window, with their requests and successes: one merge of the
+ * per-bucket index hashes (written by the same flushes as the entities), never a keyspace scan.
+ */
+export async function readActivity (store: MetricsStore, type: 'model' | 'provider', w: ResolvedWindow): Promise<Activity[]> {
+  const keys: string[] = []
+  const slots: number[] = []
+  for (const b of w.buckets) {
+    keys.push(indexKey(type, 'requests', b.name), indexKey(type, 'successes', b.name))
+    slots.push(0, 1)
+  }
+  const [[requests = {}, successes = {}] = []] = await store.read([{ keys, slots, nSlots: 2 }])
+  return Object.entries(requests).map(([id, n]) => ({ id, requests: Number(n), successes: Number(successes[id] ?? 0) }))
+}
+
+/**
+ * Ranks by the 2-decimal health score (as `order` says), then more requests, then id ascending,
+ * whatever the order (API.md).
+ */
+export function rank<T extends { id: string, requests: number, score: number }> (rows: T[], order: 'asc' | 'desc'): T[] {
+  const dir = order === 'desc' ? -1 : 1
+  return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
+/**
+ * GET /api/metrics/health/leaderboard in two round trips whatever the window: the activity index to
+ * rank every model, then the details (provider, p50s) of the `limit` ranked ones only.
+ */
+export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery, now: number): Promise<{ window: ResolvedWindow['info'], order: string, entries: LeaderboardEntry[] }> {
+  const w = resolveWindow(q.window, now)
+  const active = (await readActivity(store, 'model', w))
+    .filter((a) => a.requests >= q.minRequests)
+    .map((a) => ({ ...a, score: healthScore(a.successes, a.requests) ?? 0 }))
+  const top = rank(active, q.order).slice(0, q.limit)
+  const details = await store.read(top.map((a) => entityRead('model', a.id, ['stats', 'ttft', 'total'], w.buckets)))
+  const entries = top.map((a, i): LeaderboardEntry => {
+    const [stats = {}, ttft, total] = details[i] ?? []
+    return {
+      rank: i + 1,
+      model: a.id,
+      provider: latestOf(stats, 'last:provider'),
+      health_score: a.score,
+      success_rate: successRate(a.successes, a.requests),
+      requests: a.requests,
+      ttft_p50_ms: decodeStat(stats, 'ttft', ttft, 'p50'),
+      total_time_p50_ms: decodeStat(stats, 'total', total, 'p50')
+    }
+  })
+  return { window: w.info, order: q.order, entries }
+}
+
+function latestOf (stats: Fields, field: string): string | null {
+  const raw = stats[field]
+  return raw === undefined ? null : splitLatest(raw).value
+}

@@ -1,0 +1,52 @@
+import type { WindowName } from '../metrics/buckets.js'
+import { healthScore, successRate } from '../metrics/health.js'
+import type { Stats } from '../metrics/histogram.js'
+import type { MetricsStore } from '../store/types.js'
+import { decodeStats, num } from './decode.js'
+import { readActivity } from './leaderboard.js'
+import { entityRead } from './realtime.js'
+import { resolveWindow, type ResolvedWindow } from './window.js'
+
+export interface ProviderRow {
+  provider: string
+  models: number
+  requests: number
+  successes: number
+  failures: number
+  success_rate: number | null
+  errors: { timeout: number, rate_limit: number, network: number, other: number }
+  ttft_ms: Stats
+  total_time_ms: Stats
+  health_score: number | null
+}
+
+/**
+ * GET /api/metrics/provider/summary: every provider with traffic in the window (or just `only`),
+ * from the provider entities written at record time: two round trips, one when a provider is named.
+ */
+export async function readProviderSummary (store: MetricsStore, windowName: WindowName, only: string | undefined, now: number): Promise<{ window: ResolvedWindow['info'], providers: ProviderRow[] }> {
+  const w = resolveWindow(windowName, now)
+  const ids = only !== undefined ? [only] : (await readActivity(store, 'provider', w)).map((a) => a.id)
+  const merged = await store.read(ids.map((id) => entityRead('provider', id, ['stats', 'ttft', 'total', 'models'], w.buckets)))
+  const rows: ProviderRow[] = []
+  ids.forEach((id, i) => {
+    const [stats = {}, ttft, total, models = {}] = merged[i] ?? []
+    const requests = num(stats, 'n')
+    if (requests === 0) return
+    const successes = num(stats, 'ok')
+    rows.push({
+      provider: id,
+      models: Object.keys(models).length,
+      requests,
+      successes,
+      failures: requests - successes,
+      success_rate: successRate(successes, requests),
+      errors: { timeout: num(stats, 'err:timeout'), rate_limit: num(stats, 'err:rate_limit'), network: num(stats, 'err:network'), other: num(stats, 'err:other') },
+      ttft_ms: decodeStats(stats, 'ttft', ttft),
+      total_time_ms: decodeStats(stats, 'total', total),
+      health_score: healthScore(successes, requests)
+    })
+  })
+  rows.sort((a, b) => b.requests - a.requests || (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0))
+  return { window: w.info, providers: rows }
+}

@@ -1,0 +1,59 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { InvalidQueryError } from '../errors.js'
+import { storeLoad } from '../read/store-load.js'
+import { readLeaderboard } from '../read/leaderboard.js'
+import { readProviderSummary } from '../read/provider-summary.js'
+import { readTrends, RATE_METRICS, type TrendMetric } from '../read/trends.js'
+import { ErrorSchema } from '../schemas/common.js'
+import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, ProviderSummarySchema, TrendsQuerySchema, TrendsSchema } from '../schemas/read.js'
+
+const errors = { 400: ErrorSchema, 503: ErrorSchema }
+
+/** Leaderboard, provider summary and trends: through the read cache, Cache-Control = its remaining life. */
+const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { metricsStore, readCache } = fastify
+
+  fastify.get('/api/metrics/health/leaderboard', {
+    schema: { summary: 'Models ranked by health score', querystring: LeaderboardQuerySchema, response: { 200: LeaderboardSchema, ...errors } }
+  }, async (request, reply) => {
+    const q = request.query
+    const key = `leaderboard\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.min_requests}`
+    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
+      await readLeaderboard(metricsStore, { window: q.window, order: q.order, limit: q.limit, minRequests: q.min_requests }, Date.now())))
+    void reply.header('cache-control', `max-age=${maxAgeSec}`)
+    return value
+  })
+
+  fastify.get('/api/metrics/provider/summary', {
+    schema: { summary: 'Figures per provider', querystring: ProviderSummaryQuerySchema, response: { 200: ProviderSummarySchema, ...errors } }
+  }, async (request, reply) => {
+    const q = request.query
+    const key = `providers\u0000${q.window}\u0000${q.provider ?? ''}`
+    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
+      await readProviderSummary(metricsStore, q.window, q.provider, Date.now())))
+    void reply.header('cache-control', `max-age=${maxAgeSec}`)
+    return value
+  })
+
+  fastify.get('/api/metrics/trends', {
+    schema: { summary: 'One point per bucket of a metric of a model, provider or gateway', querystring: TrendsQuerySchema, response: { 200: TrendsSchema, ...errors } }
+  }, async (request, reply) => {
+    const q = request.query
+    if (q.model !== undefined && (q.type !== undefined || q.id !== undefined)) throw new InvalidQueryError('querystring.model is a short form of type=model&id=ID and cannot be combined with type or id')
+    const id = q.model ?? q.id
+    if (id === undefined) throw new InvalidQueryError('querystring.id is required (or model=ID)')
+    const type = q.model !== undefined ? 'model' : (q.type ?? 'model')
+    const metric: TrendMetric = q.metric
+    const isRate = (RATE_METRICS as readonly string[]).includes(metric)
+    if (isRate && q.stat !== undefined) throw new InvalidQueryError(`querystring.stat does not apply to metric ${metric}`)
+    if (q.resolution === 'minute' && q.hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
+    const stat = isRate ? null : (q.stat ?? 'p50')
+    const key = `trends\u0000${type}\u0000${id}\u0000${metric}\u0000${stat ?? ''}\u0000${q.hours}\u0000${q.resolution}`
+    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
+      await readTrends(metricsStore, { type, id, metric, stat, hours: q.hours, resolution: q.resolution }, Date.now())))
+    void reply.header('cache-control', `max-age=${maxAgeSec}`)
+    return value
+  })
+}
+
+export default readRoutes
