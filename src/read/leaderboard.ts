@@ -38,7 +38,7 @@ export async function readActivity (store: MetricsStore, type: 'model' | 'provid
     keys.push(indexKey(type, 'requests', b.name), indexKey(type, 'successes', b.name))
     slots.push(0, 1)
   }
-  const [[requests = {}, successes = {}] = []] = await store.read([{ keys, slots, nSlots: 2 }])
+  const [[requests = {}, successes = {}] = []] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }])
   return Object.entries(requests).map(([id, n]) => ({ id, requests: Number(n), successes: Number(successes[id] ?? 0) }))
 }
 

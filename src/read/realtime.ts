@@ -33,15 +33,15 @@ export interface RealtimeAnswer {
 
 /** Merge-read of `families` of one entity over `buckets`: result slot i is families[i]. */
 export function entityRead (type: EntityType, id: string, families: Family[], buckets: Array<{ name: string }>): MergeRead {
-  const keys: string[] = []
-  const slots: number[] = []
+  const read: MergeRead = { keys: [], slots: [], nSlots: families.length, counters: [] }
   families.forEach((family, slot) => {
     for (const b of buckets) {
-      keys.push(entityKey(type, id, family, b.name))
-      slots.push(slot)
+      read.keys.push(entityKey(type, id, family, b.name))
+      read.slots.push(slot)
+      read.counters?.push(family !== 'stats')
     }
   })
-  return { keys, slots, nSlots: families.length }
+  return read
 }
 
 /** GET /api/metrics/realtime: one round trip, the window's buckets merged in the store. */

@@ -25,13 +25,15 @@ export async function readTrends (store: MetricsStore, q: TrendQuery, now: numbe
   const buckets = bucketRange(q.resolution, now, q.resolution === 'hour' ? q.hours : q.hours * 60)
   const family: Family | null = q.metric in DIST_METRICS ? DIST_METRICS[q.metric as keyof typeof DIST_METRICS] : null
   const perBucket = family === null ? 1 : 2
-  const read: MergeRead = { keys: [], slots: [], nSlots: buckets.length * perBucket }
+  const read: MergeRead = { keys: [], slots: [], nSlots: buckets.length * perBucket, counters: [] }
   buckets.forEach((b, i) => {
     read.keys.push(entityKey(q.type, q.id, 'stats', b.name))
     read.slots.push(i * perBucket)
+    read.counters?.push(false)
     if (family !== null) {
       read.keys.push(entityKey(q.type, q.id, family, b.name))
       read.slots.push(i * perBucket + 1)
+      read.counters?.push(true)
     }
   })
   const [slots = []] = await store.read([read])

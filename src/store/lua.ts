@@ -41,8 +41,9 @@ return 1
 `
 
 /**
- * MERGE: reads KEYS (hashes, one hash slot) and merges key i into result slot ARGV[i]; ARGV[#KEYS+1]
- * is the number of slots. Fields merge by name: `last:` latest by time prefix, `:min`/`:max` smaller
+ * MERGE: reads KEYS (hashes, one hash slot) and merges key i into result slot |ARGV[i]|; ARGV[#KEYS+1]
+ * is the number of slots. A negative slot marks a key of plain counters (histogram bins), added
+ * without looking at field names. Fields merge by name: `last:` latest by time prefix, `:min`/`:max` smaller
  * or larger, anything else by adding. Returns one flat field/value list per slot. Merging in Redis
  * sends each field once instead of once per bucket.
  */
@@ -51,24 +52,36 @@ local nslots = tonumber(ARGV[#KEYS + 1])
 local acc = {}
 for s = 1, nslots do acc[s] = {} end
 for k = 1, #KEYS do
-  local t = acc[tonumber(ARGV[k])]
+  local slot = tonumber(ARGV[k])
   local kv = redis.call('HGETALL', KEYS[k])
-  for i = 1, #kv, 2 do
-    local f, v = kv[i], kv[i + 1]
-    local cur = t[f]
-    if cur == nil then
-      if string.sub(f, 1, 5) == 'last:' then t[f] = v else t[f] = tonumber(v) end
-    elseif string.sub(f, 1, 5) == 'last:' then
-      if string.sub(v, 1, 15) >= string.sub(cur, 1, 15) then t[f] = v end
-    else
-      local suffix = string.sub(f, -4)
-      local n = tonumber(v)
-      if suffix == ':min' then
-        if n < cur then t[f] = n end
-      elseif suffix == ':max' then
-        if n > cur then t[f] = n end
+  if slot < 0 then
+    -- a key of counters only (histogram bins): add, no rule to look up
+    local t = acc[-slot]
+    for i = 1, #kv, 2 do
+      local f = kv[i]
+      t[f] = (t[f] or 0) + tonumber(kv[i + 1])
+    end
+  else
+    local t = acc[slot]
+    for i = 1, #kv, 2 do
+      local f, v = kv[i], kv[i + 1]
+      local cur = t[f]
+      if string.sub(f, 1, 5) == 'last:' then
+        if cur == nil or string.sub(v, 1, 15) >= string.sub(cur, 1, 15) then t[f] = v end
       else
-        t[f] = cur + n
+        local n = tonumber(v)
+        if cur == nil then
+          t[f] = n
+        else
+          local suffix = string.sub(f, -4)
+          if suffix == ':min' then
+            if n < cur then t[f] = n end
+          elseif suffix == ':max' then
+            if n > cur then t[f] = n end
+          else
+            t[f] = cur + n
+          end
+        end
       end
     end
   end

@@ -123,7 +123,7 @@ export class RedisStore implements MetricsStore {
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     if (reads.length === 0) return []
     const pipeline = this.client.pipeline()
-    for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s) => s + 1), r.nSlots)
+    for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)
     const results = await pipeline.exec() ?? []
     return results.map(([err, value], i) => {
       if (err !== null) throw err

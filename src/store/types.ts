@@ -34,6 +34,8 @@ export interface MergeRead {
   keys: string[]
   slots: number[]
   nSlots: number
+  /** Key i holds only added counters (no `last:`, `:min`, `:max` fields): a hint that lets the store skip the rules. */
+  counters?: boolean[]
 }
 
 export type Fields = Record<string, string>
