@@ -3,7 +3,7 @@ import { HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { extractProvider } from '../metrics/provider.js'
 import { ChatEventSchema, FetchEventSchema, MAX_BATCH, type ChatEventBody, type FetchEventBody } from '../schemas/ingest.js'
-import { compileBody, describeErrors, fieldPath } from '../validation.js'
+import { compileBody, describeErrors } from '../validation.js'
 
 export const MAX_FUTURE_MS = 5 * MINUTE_MS
 
@@ -19,7 +19,8 @@ interface Limits { now: number, retentionHours: number }
 /** The event time in epoch ms, or the reason it is refused. */
 function eventTime (raw: number | string | undefined, at: string, l: Limits): number {
   if (raw === undefined) return l.now
-  const ts = typeof raw === 'number' ? raw : Date.parse(raw)
+  // ISO 8601 allows an hours-only offset (+02), which Date.parse does not read.
+  const ts = typeof raw === 'number' ? raw : Date.parse(raw.replace(/([+-]\d\d)$/, '$1:00'))
   if (!Number.isFinite(ts)) throw new EventValidationError(`${at}.timestamp is not a valid time`)
   if (ts < l.now - l.retentionHours * HOUR_MS) throw new EventValidationError(`${at}.timestamp is older than the retention (${l.retentionHours} hours)`)
   if (ts > l.now + MAX_FUTURE_MS) throw new EventValidationError(`${at}.timestamp is more than 5 minutes in the future`)
@@ -95,4 +96,3 @@ export function fetchValidator (limits: () => Limits) {
   return eventsValidator<FetchEventBody, FetchEvent>(FetchEventSchema, fetchEvent, limits)
 }
 
-export { fieldPath }

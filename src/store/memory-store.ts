@@ -1,4 +1,4 @@
-import { applyOp, mergeFields } from './merge.js'
+import { addFields, applyOp, mergeFields } from './merge.js'
 import { MARKER_TTL_MS, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 interface Entry { expireAt: number, fields: Map<string, string> }
@@ -72,7 +72,9 @@ export class MemoryStore implements MetricsStore {
       r.keys.forEach((key, i) => {
         const entry = this.#live(key, now)
         const slot = out[r.slots[i] ?? 0]
-        if (entry !== undefined && slot !== undefined) mergeFields(slot, entry.fields)
+        if (entry === undefined || slot === undefined) return
+        if (r.counters?.[i] === true) addFields(slot, entry.fields)
+        else mergeFields(slot, entry.fields)
       })
       return out
     })
@@ -80,8 +82,9 @@ export class MemoryStore implements MetricsStore {
 
   /** Remaining life of a key in ms, -2 when absent (as Redis PTTL), for tests. */
   pttl (key: string): number {
-    const entry = this.#live(key, this.#now())
-    return entry === undefined ? -2 : entry.expireAt - this.#now()
+    const now = this.#now()
+    const expireAt = this.#live(key, now)?.expireAt ?? this.#markers.get(key)?.expireAt
+    return expireAt === undefined || expireAt <= now ? -2 : expireAt - now
   }
 
   keys (): string[] {

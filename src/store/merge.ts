@@ -36,3 +36,8 @@ export function mergeFields (target: Fields, source: Fields | Map<string, string
     target[field] = applyOp(mergeOpOf(field), target[field], value)
   }
 }
+
+/** Adds every field, whatever its name: for hashes whose field names are ids or bin indices. */
+export function addFields (target: Fields, source: Map<string, string>): void {
+  for (const [field, value] of source) target[field] = applyOp('i', target[field], value)
+}

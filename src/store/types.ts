@@ -1,6 +1,6 @@
 /**
  * The store contract shared by the Redis store and the embedded in-process store. Both implement it
- * with the same semantics; one contract test suite runs against both (test/store/contract.ts).
+ * with the same semantics; one contract test suite runs against both (test/helpers/store-contract.ts).
  *
  * The store knows nothing of metrics: it applies sealed groups of field operations exactly once and
  * reads hashes merged by the field rules below.
@@ -34,7 +34,11 @@ export interface MergeRead {
   keys: string[]
   slots: number[]
   nSlots: number
-  /** Key i holds only added counters (no `last:`, `:min`, `:max` fields): a hint that lets the store skip the rules. */
+  /**
+   * Key i holds only counters: every field is added, whatever its name. Required for hashes whose
+   * field names are ids (the activity index, a provider's models), where an id such as `x:max` must
+   * not be taken for a rule; it also spares the store the rule look-ups for histogram bins.
+   */
   counters?: boolean[]
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import { storeContract } from './contract.js'
+import { storeContract } from '../helpers/store-contract.js'
 
 t.test('MemoryStore contract', async (t) => {
   const store = new MemoryStore()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { RedisStore, redisOptions } from '../../src/store/redis-store.js'
 import { startRedis } from '../helpers/redis.js'
-import { storeContract } from './contract.js'
+import { storeContract } from '../helpers/store-contract.js'
 
 t.test('RedisStore contract', async (t) => {
   const redis = await startRedis(t)

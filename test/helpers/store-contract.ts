@@ -79,6 +79,17 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     t.same(res[1], [{}])
   })
 
+  t.test('counters keys add every field, even one named like a rule', async (t) => {
+    const mk = (i: number): string => `${prefix}:{ids}:b${i}`
+    await store.applyGroups(1, [{ marker: `${prefix}:{ids}:flushed:a`, keys: [1, 2].map((i) => ({ key: mk(i), expireAt: future, ops: [['i', 'acme/x:max', String(i)], ['i', 'last:x', String(i)], ['i', 'y:min', '1']] })) }])
+    const [[plain], [ruled]] = await store.read([
+      { keys: [mk(1), mk(2)], slots: [0, 0], nSlots: 1, counters: [true, true] },
+      { keys: [mk(1), mk(2)], slots: [0, 0], nSlots: 1 }
+    ]) as [[Record<string, string>], [Record<string, string>]]
+    t.same(plain, { 'acme/x:max': '3', 'last:x': '3', 'y:min': '2' }, 'ids as field names are counted')
+    t.equal(ruled['y:min'], '1', 'without the flag, field names carry rules')
+  })
+
   t.test('large integer sums stay exact', async (t) => {
     const key = `${prefix}:{big}:s`
     const big = '4503599627370000'
