@@ -7,7 +7,8 @@ export function round (value: number, decimals: number): number {
 
 /** 100 × successes / requests, 2 decimals; null with no requests. */
 export function successRate (successes: number, requests: number): number | null {
-  return requests > 0 ? round((100 * successes) / requests, 2) : null
+  // From the integers: 10000·s/r is exact at the halves (0.575 % → 57.5), so ties round up.
+  return requests > 0 ? Math.round((10_000 * successes) / requests) / 100 : null
 }
 
 /** 100 × the Wilson score lower bound (z = 1.96) of successes / requests, 2 decimals; null with no requests. */

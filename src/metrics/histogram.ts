@@ -70,8 +70,14 @@ export const PERCENTILES = [50, 90, 95, 99] as const
 
 export interface DistSummary { n: number, sum: number, min: number, max: number }
 
+/** Exact recorded values (min, max, sums) are whole units. */
 function toReported (units: number): number {
   return Math.round(units) / UNIT_SCALE
+}
+
+/** A bin's value keeps 6 significant digits: rounding it to whole units would add to its α error. */
+function binReported (units: number): number {
+  return Number((units / UNIT_SCALE).toPrecision(6))
 }
 
 /**
@@ -87,8 +93,10 @@ export function percentile (sorted: Array<[number | typeof ZERO_BIN, number]>, s
   for (const [bin, c] of sorted) {
     seen += c
     if (seen >= rank) {
-      const v = Math.min(s.max, Math.max(s.min, binValue(bin)))
-      return toReported(v)
+      const v = binValue(bin)
+      if (v <= s.min) return toReported(s.min)
+      if (v >= s.max) return toReported(s.max)
+      return binReported(v)
     }
   }
   // The bins hold fewer samples than the count says (a bucket expired between reads): best effort.

@@ -229,6 +229,7 @@ t.test('Aggregator.seal', async (t) => {
     const ok = fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', M_NOW))).get('ok')
     t.ok(ok === undefined || ok[1] === '0', 'ok is absent or 0')
     t.equal(counts(keys.get(ik('model', 'successes', M_NOW)))['acme/m1'] ?? 0, 0, 'no successes in the index')
+    t.ok([...keys.values()].every((kw) => kw.ops.length > 0), 'no key is written without ops')
   })
 
   t.test('sums in integer µs, min, max and histograms', async (t) => {
@@ -383,6 +384,7 @@ t.test('Aggregator.seal', async (t) => {
       t.strictSame(wrong.map((kw) => kw.key), [], `retention ${retentionHours} h: all ${keys.length} keys`)
       t.ok(keys.some((kw) => kw.key.endsWith(':2024-05-15-11-59')) && keys.some((kw) => kw.key.endsWith(':2024-05-15-11')), 'both resolutions are present')
       t.ok(keys.every((kw) => kw.expireAt > NOW), 'nothing already expired is written')
+      t.ok(keys.every((kw) => kw.ops.length > 0), 'no key is written without ops')
     }
   })
 
@@ -400,6 +402,12 @@ t.test('Aggregator.seal', async (t) => {
 
     const withShortRetention = [...keyMap(seal(aggOf([chat({ ts: at(10, 59) })]), { retentionHours: 1 })).keys()]
     t.notOk(withShortRetention.some((k) => k.endsWith(':2024-05-15-10')), 'hour 10 ends 11:00, + 1 h retention < NOW: not written')
+
+    // exactly at the boundary: a bucket whose expiry is now is gone
+    const minuteEnd = at(10, 30) + 2 * HOUR // expiry of minute 10:29
+    const sealedAt = (now: number): string[] => [...keyMap(seal(aggOf([chat({ ts: at(10, 29, 30) })]), { now })).keys()]
+    t.notOk(sealedAt(minuteEnd).some((k) => k.endsWith(':2024-05-15-10-29')), 'now = bucket end + 2 h: not written')
+    t.ok(sealedAt(minuteEnd - 1).some((k) => k.endsWith(':2024-05-15-10-29')), 'one ms earlier: written')
 
     t.strictSame(seal(aggOf([chat({ ts: NOW - 200 * HOUR })], [fetchEv({ ts: NOW - 200 * HOUR, modelCount: 1 })])), [],
       'every bucket expired: no group at all')
@@ -433,7 +441,7 @@ t.test('Aggregator.seal', async (t) => {
   })
 })
 
-t.test('sealed groups applied to a MemoryStore read back as the totals', async (t) => {
+t.test('Aggregator.seal → MemoryStore.applyGroups → read: the totals come back', async (t) => {
   const store = new MemoryStore({ now: () => NOW })
   t.teardown(() => store.close())
 
@@ -473,8 +481,9 @@ t.test('sealed groups applied to a MemoryStore read back as the totals', async (
   for (let m = NOW - 100 * MIN; m <= NOW; m += MIN) minutes.push(new Date(m).toISOString().slice(0, 16).replace(/[T:]/g, '-'))
   t.equal(minutes.at(-1), M_NOW)
 
-  const readMerged = async (keys: string[]): Promise<Fields> => {
-    const [res] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1 }])
+  /** All keys merged into one result; `counters` for hashes of plain counters (ids, bins), as the read side asks. */
+  const readMerged = async (keys: string[], counters = false): Promise<Fields> => {
+    const [res] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => counters) }])
     return res?.[0] ?? {}
   }
 
@@ -511,7 +520,7 @@ t.test('sealed groups applied to a MemoryStore read back as the totals', async (
     }
 
     // the merged histogram answers percentiles within 2 % of the exact nearest rank
-    const hist = await readMerged(hours.map((h) => ek(type, id, 'ttft', h)))
+    const hist = await readMerged(hours.map((h) => ek(type, id, 'ttft', h)), true)
     const bins = new Map<number | typeof ZERO_BIN, number>()
     for (const [k, v] of Object.entries(hist)) bins.set(k === 'z' ? ZERO_BIN : Number(k), Number(v))
     t.equal([...bins.values()].reduce((a, b) => a + b, 0), ttfts.length, `${label}: histogram holds every sample`)
@@ -526,8 +535,8 @@ t.test('sealed groups applied to a MemoryStore read back as the totals', async (
 
   // indexes and the provider models family
   for (const type of ['model', 'provider', 'gateway'] as const) {
-    const requests = await readMerged(hours.map((h) => ik(type, 'requests', h)))
-    const successes = await readMerged(hours.map((h) => ik(type, 'successes', h)))
+    const requests = await readMerged(hours.map((h) => ik(type, 'requests', h)), true)
+    const successes = await readMerged(hours.map((h) => ik(type, 'successes', h)), true)
     const idOf = (e: ChatEvent): string => (type === 'model' ? e.model : type === 'provider' ? e.provider : e.gateway)
     const wantReq: Fields = {}
     const wantOk: Fields = {}
@@ -538,7 +547,7 @@ t.test('sealed groups applied to a MemoryStore read back as the totals', async (
     t.strictSame(requests, wantReq, `${type} index: requests per id`)
     t.strictSame(successes, wantOk, `${type} index: successes per id`)
   }
-  const acmeModels = await readMerged(hours.map((h) => ek('provider', 'acme', 'models', h)))
+  const acmeModels = await readMerged(hours.map((h) => ek('provider', 'acme', 'models', h)), true)
   t.strictSame(acmeModels, {
     'acme/a': String(events.filter((e) => e.model === 'acme/a').length),
     'acme/b': String(events.filter((e) => e.model === 'acme/b').length)
@@ -549,25 +558,31 @@ t.test('sealed groups applied to a MemoryStore read back as the totals', async (
   t.equal((await readMerged(hours.map((h) => ek('model', 'acme/a', 'stats', h)))).n, String(events.filter((e) => e.model === 'acme/a').length), 'a repeated flush is not counted twice')
 })
 
-t.test('ids that look like merge rules, in index and models hashes', async (t) => {
+t.test('Aggregator.seal → MemoryStore.read: ids that look like merge rules, in index and models hashes', async (t) => {
   // Model ids may end in ':max' or ':min' or start with 'last:' (they only exclude whitespace and control
-  // characters). In the index and models hashes the id is the field name, and reads merge fields by name.
+  // characters). In the index and models hashes the id is the field name: read as counters (the
+  // MergeRead `counters` hint, as the read side does), they add up like any other id.
   const store = new MemoryStore({ now: () => NOW })
   t.teardown(() => store.close())
-  const model = 'acme/m:max'
-  const events = [
-    ...Array.from({ length: 3 }, () => chat({ model, ts: at(12, 29, 10) })),
-    ...Array.from({ length: 5 }, () => chat({ model, ts: at(12, 30, 10) }))
-  ]
-  await store.applyGroups(1, seal(aggOf(events)))
-  const keys = [ik('model', 'requests', '2024-05-15-12-29'), ik('model', 'requests', M_NOW)]
-  const [res] = await store.read([{ keys, slots: [0, 0], nSlots: 1 }])
-  t.equal(res?.[0]?.[model], '8', 'requests of model "acme/m:max" over two minutes add up', {
-    todo: 'bug (src/store/merge.ts mergeOpOf, also MERGE_LUA in src/store/lua.ts): id fields are merged by the :min/:max/last: name rules, here max(3, 5) = 5'
+  const ids = ['acme/m:max', 'acme/m:min', 'last:m']
+  const events = ids.flatMap((model) => {
+    const provider = model.startsWith('last:') ? 'last' : 'acme' // extractProvider: the part before the first ':'
+    return [
+      ...Array.from({ length: 3 }, () => chat({ model, provider, ts: at(12, 29, 10) })),
+      ...Array.from({ length: 5 }, () => chat({ model, provider, ts: at(12, 30, 10) }))
+    ]
   })
-  const models = [ek('provider', 'acme', 'models', '2024-05-15-12-29'), ek('provider', 'acme', 'models', M_NOW)]
-  const [res2] = await store.read([{ keys: models, slots: [0, 0], nSlots: 1 }])
-  t.equal(res2?.[0]?.[model], '8', 'provider models count of "acme/m:max" over two minutes adds up', {
-    todo: 'same bug: the models family is keyed by model id too'
-  })
+  const groups = seal(aggOf(events))
+  t.equal(groups.length, 3 + 2 + 1 + 3, 'three models, two providers, one gateway, three indexes')
+  t.strictSame(await store.applyGroups(1, groups), groups.map(() => null))
+  const read = async (keys: string[]): Promise<Fields> => {
+    const [res] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }])
+    return res?.[0] ?? {}
+  }
+  const want = Object.fromEntries(ids.map((id) => [id, '8']))
+  t.strictSame(await read([ik('model', 'requests', '2024-05-15-12-29'), ik('model', 'requests', M_NOW)]), want, 'index requests add up over two minutes')
+  t.strictSame(await read([ek('provider', 'acme', 'models', '2024-05-15-12-29'), ek('provider', 'acme', 'models', M_NOW)]),
+    { 'acme/m:max': '8', 'acme/m:min': '8' }, 'provider models counts add up over two minutes')
+  t.strictSame(await read([ek('provider', 'last', 'models', '2024-05-15-12-29'), ek('provider', 'last', 'models', M_NOW)]),
+    { 'last:m': '8' })
 })

@@ -103,9 +103,7 @@ t.test('successRate', async (t) => {
     t.equal(successRate(1, 32), 3.13, '3.125 → 3.13')
     t.equal(successRate(1, 16), 6.25, '6.25 exactly')
     t.equal(successRate(1, 160), 0.63, '0.625 → 0.63')
-    t.equal(successRate(23, 4000), 0.58, '0.575 → 0.58', {
-      todo: 'bug (src/metrics/health.ts round): Math.round(value × 100) on the binary double 0.57499999… gives 0.57'
-    })
+    t.equal(successRate(23, 4000), 0.58, '0.575 → 0.58')
   })
 })
 

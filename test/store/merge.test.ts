@@ -1,5 +1,5 @@
 import t from 'tap'
-import { applyOp, latestValue, mergeFields, mergeOpOf, splitLatest, TS_DIGITS } from '../../src/store/merge.js'
+import { addFields, applyOp, latestValue, mergeFields, mergeOpOf, splitLatest, TS_DIGITS } from '../../src/store/merge.js'
 import type { FieldOp, Fields } from '../../src/store/types.js'
 
 /** A latest-value field built by hand: 15-digit zero-padded event time, then the value. */
@@ -112,6 +112,13 @@ t.test('mergeFields', async (t) => {
     t.strictSame(forward, { n: '6', 'a:min': '10', 'a:max': '50', 'last:p': lv(30, 'y') })
     t.strictSame(backward, forward)
   })
+})
+
+t.test('addFields', async (t) => {
+  // for hashes whose field names are ids or bin indices: every field is added, whatever its name
+  const target: Fields = { 'acme/m:max': '3', 'last:x': '1', z: '2' }
+  addFields(target, new Map([['acme/m:max', '5'], ['acme/m:min', '4'], ['last:x', '10'], ['z', '1'], ['17', '6']]))
+  t.strictSame(target, { 'acme/m:max': '8', 'acme/m:min': '4', 'last:x': '11', z: '3', 17: '6' })
 })
 
 t.test('latestValue and splitLatest', async (t) => {
