@@ -2,7 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
 import ingestPlugin from './plugins/ingest.js'
+import limitsPlugin from './plugins/limits.js'
 import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
 import healthRoutes from './routes/health.js'
@@ -37,6 +39,8 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
+  await fastify.register(authPlugin, { config: opts.config })
+  await fastify.register(limitsPlugin, { config: opts.config })
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes)

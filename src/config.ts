@@ -3,12 +3,14 @@ import { Value } from '@sinclair/typebox/value'
 import type { RedisConnection } from './store/redis-store.js'
 
 const Int = (min: number, max: number, def: number) => Type.Integer({ minimum: min, maximum: max, default: def })
+/** Comma-separated tokens (several, so they can be rotated), each at least 16 characters. */
+const TokenList = Type.String({ pattern: '^\\s*[^\\s,]{16,}\\s*(,\\s*[^\\s,]{16,}\\s*)*$', description: 'comma-separated tokens of 16+ characters' })
 
 /** The environment the service reads (API.md, "Configuration"). Names are the variables'. */
 export const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Int(0, 65_535, 3000),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
   REDIS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_PORT: Int(1, 65_535, 6379),
   REDIS_PASSWORD: Type.Optional(Type.String()),
@@ -16,7 +18,18 @@ export const EnvSchema = Type.Object({
   METRICS_FLUSH_INTERVAL_MS: Int(10, 60_000, 200),
   METRICS_CACHE_TTL_MS: Int(0, 3_600_000, 5000),
   METRICS_RETENTION_HOURS: Int(1, 8760, 168),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' })
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  NODE_ENV: Type.Optional(Type.String()),
+  METRICS_INGEST_TOKEN: Type.Optional(TokenList),
+  METRICS_READ_TOKEN: Type.Optional(TokenList),
+  METRICS_ALLOW_ANONYMOUS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  METRICS_MAX_BUFFERED_KEYS: Int(100, 100_000_000, 200_000),
+  METRICS_RATE_LIMIT_MAX: Int(0, 1_000_000_000, 60_000),
+  METRICS_RATE_LIMIT_WINDOW_MS: Int(1000, 86_400_000, 60_000),
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  METRICS_MAX_MODELS: Int(1, 1_000_000, 1000),
+  METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
+  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -30,7 +43,22 @@ export interface Config {
   cacheTtlMs: number
   retentionHours: number
   logLevel: string
+  /** Bearer tokens accepted on the POST routes; empty: no token needed. */
+  ingestTokens: string[]
+  /** Bearer tokens accepted on the GET /api/ routes; empty: open. */
+  readTokens: string[]
+  /** Distinct entity-buckets the in-process buffer may hold; beyond it new events get 503. */
+  maxBufferedKeys: number
+  /** Requests per window per token (else per IP); 0 turns rate limiting off. */
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** Origins allowed by CORS; empty: no CORS headers. */
+  corsOrigins: string[]
+  /** Distinct ids per hour bucket beyond which events naming a new one are refused (429). */
+  maxIds: { model: number, provider: number, gateway: number }
 }
+
+const SECRET = /TOKEN|PASSWORD|REDIS_URL/
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -52,10 +80,17 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     const name = error.path.replace(/^\//, '')
     const given = raw[name]
     const choices = (error.schema.anyOf as Array<{ const?: unknown }> | undefined)?.map((s) => s.const)
-    const why = choices !== undefined ? `expected one of ${choices.join(', ')}` : error.message.toLowerCase()
-    throw new ConfigError(`invalid ${name}${given === undefined ? '' : `=${JSON.stringify(given)}`}: ${why}`)
+    const described = error.schema.description as string | undefined
+    const why = choices !== undefined ? `expected one of ${choices.join(', ')}` : described !== undefined ? `expected ${described}` : error.message.toLowerCase()
+    // Secrets are never echoed: the line ends up in logs.
+    const shown = given === undefined || SECRET.test(name) ? '' : `=${JSON.stringify(given)}`
+    throw new ConfigError(`invalid ${name}${shown}: ${why}`)
   }
-  return fromEnv(value as Env)
+  const parsed = value as Env
+  if (parsed.NODE_ENV === 'production' && parsed.METRICS_INGEST_TOKEN === undefined && parsed.METRICS_ALLOW_ANONYMOUS !== 'true') {
+    throw new ConfigError('METRICS_INGEST_TOKEN is required with NODE_ENV=production (or set METRICS_ALLOW_ANONYMOUS=true to accept events from anyone)')
+  }
+  return fromEnv(parsed)
 }
 
 export function fromEnv (e: Env): Config {
@@ -71,8 +106,19 @@ export function fromEnv (e: Env): Config {
     flushIntervalMs: e.METRICS_FLUSH_INTERVAL_MS,
     cacheTtlMs: e.METRICS_CACHE_TTL_MS,
     retentionHours: e.METRICS_RETENTION_HOURS,
-    logLevel: e.LOG_LEVEL
+    logLevel: e.LOG_LEVEL,
+    ingestTokens: list(e.METRICS_INGEST_TOKEN),
+    readTokens: list(e.METRICS_READ_TOKEN),
+    maxBufferedKeys: e.METRICS_MAX_BUFFERED_KEYS,
+    rateLimitMax: e.METRICS_RATE_LIMIT_MAX,
+    rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
+    corsOrigins: list(e.CORS_ORIGINS),
+    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS }
   }
+}
+
+function list (v: string | undefined): string[] {
+  return (v ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
 }
 
 /** The configuration with every default, for tests and embedding. */

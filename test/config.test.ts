@@ -2,14 +2,21 @@ import t from 'tap'
 import { ConfigError, defaultConfig, loadConfig } from '../src/config.js'
 
 t.test('loadConfig defaults', async (t) => {
-  t.same(loadConfig({}), {
+  t.match(loadConfig({}), {
     host: '127.0.0.1',
     port: 3000,
     redis: undefined,
     flushIntervalMs: 200,
     cacheTtlMs: 5000,
     retentionHours: 168,
-    logLevel: 'info'
+    logLevel: 'info',
+    ingestTokens: [],
+    readTokens: [],
+    maxBufferedKeys: 200_000,
+    rateLimitMax: 60_000,
+    rateLimitWindowMs: 60_000,
+    corsOrigins: [],
+    maxIds: { model: 1000, provider: 100, gateway: 100 }
   })
   t.same(defaultConfig({ port: 1 }).port, 1)
 })

@@ -84,9 +84,32 @@ const RESOLUTIONS: Resolution[] = ['minute', 'hour']
 export class Aggregator {
   readonly #chat = new Map<string, ChatCombo>()
   readonly #fetch = new Map<string, FetchCombo>()
+  readonly #entityBuckets = new Set<string>()
   #arrival = 0
   /** Events held. */
   events = 0
+
+  /** Distinct entity-buckets held (each becomes a few keys in the store). */
+  get entityBuckets (): number {
+    return this.#entityBuckets.size
+  }
+
+  /** How many entity-buckets these events would add to what is held. */
+  newEntityBuckets (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): number {
+    const fresh = new Set<string>()
+    for (const e of chat) {
+      const minute = Math.floor(e.ts / MINUTE_MS)
+      for (const id of entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]])) {
+        if (!this.#entityBuckets.has(id)) fresh.add(id)
+      }
+    }
+    for (const e of fetch) {
+      for (const id of entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['gateway', e.gateway]])) {
+        if (!this.#entityBuckets.has(id)) fresh.add(id)
+      }
+    }
+    return fresh.size
+  }
 
   get empty (): boolean {
     return this.events === 0
@@ -99,6 +122,7 @@ export class Aggregator {
     if (combo === undefined) {
       combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
       this.#chat.set(key, combo)
+      for (const id of entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]])) this.#entityBuckets.add(id)
     }
     const a = combo.agg
     a.n++
@@ -124,6 +148,7 @@ export class Aggregator {
     if (combo === undefined) {
       combo = { gateway: e.gateway, minute, agg: new FetchAgg() }
       this.#fetch.set(key, combo)
+      for (const id of entityBucketIds(minute, [['gateway', e.gateway]])) this.#entityBuckets.add(id)
     }
     const a = combo.agg
     a.n++
@@ -241,6 +266,14 @@ export class Aggregator {
     }
     return groups
   }
+}
+
+/** Ids of the minute and hour entity-buckets of `entities` at `minute`. */
+function entityBucketIds (minute: number, entities: Array<[EntityType, string]>): string[] {
+  const hour = Math.floor(minute / 60)
+  const ids: string[] = []
+  for (const [type, id] of entities) ids.push(`${type}\u0000${id}\u0000m${minute}`, `${type}\u0000${id}\u0000h${hour}`)
+  return ids
 }
 
 function distOps (ops: Array<[FieldOp, string, string]>, name: string, d: Dist): void {

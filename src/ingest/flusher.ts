@@ -7,12 +7,16 @@ import { Aggregator } from './aggregator.js'
 export interface FlusherOptions {
   store: MetricsStore
   intervalMs: number
+  /** Entity-buckets the buffer may hold, sealed batch included. */
+  maxBufferedKeys: number
   retentionHours: number
   log: FastifyBaseLogger
   now?: () => number
+  /** Called after a batch has fully landed. */
+  onFlushed?: () => Promise<void>
 }
 
-interface Sealed { seq: number, groups: GroupWrite[], events: number }
+interface Sealed { seq: number, groups: GroupWrite[], events: number, entityBuckets: number }
 
 const MAX_BACKOFF_MS = 5_000
 
@@ -30,9 +34,11 @@ export class Flusher {
   readonly instanceId = randomBytes(8).toString('hex')
   readonly #store: MetricsStore
   readonly #intervalMs: number
+  readonly #maxBufferedKeys: number
   readonly #retentionHours: number
   readonly #log: FastifyBaseLogger
   readonly #now: () => number
+  readonly #onFlushed: (() => Promise<void>) | undefined
   #live = new Aggregator()
   #sealed: Sealed | null = null
   #seq = 0
@@ -46,14 +52,36 @@ export class Flusher {
   constructor (opts: FlusherOptions) {
     this.#store = opts.store
     this.#intervalMs = opts.intervalMs
+    this.#maxBufferedKeys = opts.maxBufferedKeys
     this.#retentionHours = opts.retentionHours
     this.#log = opts.log
     this.#now = opts.now ?? Date.now
+    this.#onFlushed = opts.onFlushed
   }
 
   /** Events accepted and not yet written. */
   get pendingEvents (): number {
     return this.#live.events + (this.#sealed?.events ?? 0)
+  }
+
+  /** Entity-buckets held, the sealed batch's included. */
+  get bufferedKeys (): number {
+    return this.#live.entityBuckets + (this.#sealed?.entityBuckets ?? 0)
+  }
+
+  /** Seconds a client should wait before retrying when the buffer is full. */
+  get retryAfterSec (): number {
+    return Math.max(1, Math.ceil((this.#nextAttempt - Date.now()) / 1000))
+  }
+
+  /**
+   * Whether these events fit in the buffer. Each chat event can add at most 6 entity-buckets (3
+   * entities × minute and hour), a fetch 2: the exact count is only taken near the limit.
+   */
+  hasRoomFor (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): boolean {
+    const held = this.bufferedKeys
+    if (held + 6 * chat.length + 2 * fetch.length <= this.#maxBufferedKeys) return true
+    return held + this.#live.newEntityBuckets(chat, fetch) <= this.#maxBufferedKeys
   }
 
   addChat (e: ChatEvent): void {
@@ -107,6 +135,7 @@ export class Flusher {
       this.#sealed = {
         seq: ++this.#seq,
         events: live.events,
+        entityBuckets: live.entityBuckets,
         groups: live.seal({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
       }
     }
@@ -118,6 +147,7 @@ export class Flusher {
       this.#sealed = null
       if (this.#failures > 0) this.#log.info({ seq: sealed.seq, retries: this.#failures }, 'flush landed after retries')
       this.#failures = 0
+      await this.#onFlushed?.()
       return
     }
     sealed.groups = failed

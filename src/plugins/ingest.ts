@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { CardinalityGuard } from '../ingest/cardinality.js'
 import { Flusher } from '../ingest/flusher.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     ingestBuffer: Flusher
+    cardinalityGuard: CardinalityGuard
   }
 }
 
@@ -17,14 +19,21 @@ export const SHUTDOWN_DRAIN_MS = 10_000
  * written is logged with its count, never dropped silently.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
+  const guard = new CardinalityGuard(fastify.metricsStore, opts.config.maxIds)
   const flusher = new Flusher({
+    onFlushed: async () => { await guard.refresh() },
     store: fastify.metricsStore,
     intervalMs: opts.config.flushIntervalMs,
+    maxBufferedKeys: opts.config.maxBufferedKeys,
     retentionHours: opts.config.retentionHours,
     log: fastify.log
   })
   fastify.decorate('ingestBuffer', flusher)
-  fastify.addHook('onReady', async () => { flusher.start() })
+  fastify.decorate('cardinalityGuard', guard)
+  fastify.addHook('onReady', async () => {
+    await guard.refresh()
+    flusher.start()
+  })
   fastify.addHook('onClose', async () => {
     flusher.stop()
     const left = await flusher.drain(SHUTDOWN_DRAIN_MS)

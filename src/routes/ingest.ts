@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
+import { BufferFullError, CardinalityError } from '../errors.js'
 import { chatValidator, fetchValidator } from '../ingest/normalize.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { AcceptedSchema, ChatBodySchema, FetchBodySchema } from '../schemas/ingest.js'
@@ -10,8 +12,19 @@ import { ErrorSchema } from '../schemas/common.js'
  * handler only adds to the in-process buffer and answers 202: it never waits for the store.
  */
 const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { ingestBuffer } = fastify
+  const { ingestBuffer, cardinalityGuard } = fastify
   const limits = () => ({ now: Date.now(), retentionHours: opts.config.retentionHours })
+  /** Refuses the whole request (nothing recorded) when the buffer is full or an id is one too many. */
+  const admit = (chat: ChatEvent[], fetch: FetchEvent[], reply: FastifyReply): void => {
+    if (!ingestBuffer.hasRoomFor(chat, fetch)) {
+      void reply.header('retry-after', String(ingestBuffer.retryAfterSec))
+      throw new BufferFullError()
+    }
+    const refused = cardinalityGuard.admit(chat, fetch)
+    if (refused !== null) {
+      throw new CardinalityError(`${refused.type} ${JSON.stringify(refused.id)} would exceed the limit of ${refused.limit} distinct ${refused.type}s this hour (METRICS_MAX_${refused.type.toUpperCase()}S); events for known ones are still accepted`)
+    }
+  }
   const chat = chatValidator(limits)
   const fetch = fetchValidator(limits)
 
@@ -19,11 +32,13 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     schema: {
       summary: 'Record one finished chat completion, or a batch of up to 1000',
       body: ChatBodySchema,
-      response: { 202: AcceptedSchema, 400: ErrorSchema }
+      response: { 202: AcceptedSchema, 400: ErrorSchema, 401: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
     },
-    validatorCompiler: () => chat
+    validatorCompiler: () => chat,
+    config: { auth: 'ingest' }
   }, async (request, reply) => {
     const events = request.body as unknown as ChatEvent[]
+    admit(events, [], reply)
     for (const e of events) ingestBuffer.addChat(e)
     return await reply.code(202).send({ accepted: events.length })
   })
@@ -32,11 +47,13 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     schema: {
       summary: 'Record one model-list fetch by a gateway, or a batch of up to 1000',
       body: FetchBodySchema,
-      response: { 202: AcceptedSchema, 400: ErrorSchema }
+      response: { 202: AcceptedSchema, 400: ErrorSchema, 401: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
     },
-    validatorCompiler: () => fetch
+    validatorCompiler: () => fetch,
+    config: { auth: 'ingest' }
   }, async (request, reply) => {
     const events = request.body as unknown as FetchEvent[]
+    admit([], events, reply)
     for (const e of events) ingestBuffer.addFetch(e)
     return await reply.code(202).send({ accepted: events.length })
   })

@@ -7,13 +7,14 @@ import { readTrends, RATE_METRICS, type TrendMetric } from '../read/trends.js'
 import { ErrorSchema } from '../schemas/common.js'
 import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, ProviderSummarySchema, TrendsQuerySchema, TrendsSchema } from '../schemas/read.js'
 
-const errors = { 400: ErrorSchema, 503: ErrorSchema }
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
 
 /** Leaderboard, provider summary and trends: through the read cache, Cache-Control = its remaining life. */
 const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { metricsStore, readCache } = fastify
 
   fastify.get('/api/metrics/health/leaderboard', {
+    config: { auth: 'read' },
     schema: { summary: 'Models ranked by health score', querystring: LeaderboardQuerySchema, response: { 200: LeaderboardSchema, ...errors } }
   }, async (request, reply) => {
     const q = request.query
@@ -25,6 +26,7 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/api/metrics/provider/summary', {
+    config: { auth: 'read' },
     schema: { summary: 'Figures per provider', querystring: ProviderSummaryQuerySchema, response: { 200: ProviderSummarySchema, ...errors } }
   }, async (request, reply) => {
     const q = request.query
@@ -36,6 +38,7 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/api/metrics/trends', {
+    config: { auth: 'read' },
     schema: { summary: 'One point per bucket of a metric of a model, provider or gateway', querystring: TrendsQuerySchema, response: { 200: TrendsSchema, ...errors } }
   }, async (request, reply) => {
     const q = request.query

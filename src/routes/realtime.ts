@@ -8,10 +8,11 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { metricsStore, readCache } = fastify
 
   fastify.get('/api/metrics/realtime', {
+    config: { auth: 'read' },
     schema: {
       summary: 'Realtime figures of one model, provider or gateway over a window',
       querystring: RealtimeQuerySchema,
-      response: { 200: RealtimeSchema, 400: ErrorSchema, 503: ErrorSchema }
+      response: { 200: RealtimeSchema, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
     }
   }, async (request, reply) => {
     const { type, id, window } = request.query

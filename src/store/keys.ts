@@ -7,6 +7,8 @@ import type { EntityType } from '../metrics/events.js'
  * another entity's key; every other character (`/`, `:`) is kept, so keys stay readable.
  */
 export const KEY_PREFIX = 'metrics:'
+/** Rate-limit counters live apart from the metrics: a rejected request leaves no key under `metrics:`. */
+export const RATE_LIMIT_PREFIX = 'metrics-ratelimit:'
 
 export function encodeId (id: string): string {
   return /[%{}]/.test(id) ? id.replace(/[%{}]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : id

@@ -1,5 +1,5 @@
 import { addFields, applyOp, mergeFields } from './merge.js'
-import { MARKER_TTL_MS, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, type CounterDelta, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 interface Entry { expireAt: number, fields: Map<string, string> }
 
@@ -19,6 +19,8 @@ export class MemoryStore implements MetricsStore {
   readonly kind = 'memory' as const
   readonly #data = new Map<string, Entry>()
   readonly #markers = new Map<string, { seq: number, expireAt: number }>()
+  /** Approximate counters (rate limits), kept apart from the metrics keys. */
+  readonly #counters = new Map<string, { total: number, expireAt: number }>()
   readonly #now: () => number
   readonly #sweeper: NodeJS.Timeout
 
@@ -38,6 +40,7 @@ export class MemoryStore implements MetricsStore {
     const now = this.#now()
     for (const [key, e] of this.#data) if (e.expireAt <= now) this.#data.delete(key)
     for (const [key, m] of this.#markers) if (m.expireAt <= now) this.#markers.delete(key)
+    for (const [key, c] of this.#counters) if (c.expireAt <= now) this.#counters.delete(key)
   }
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
@@ -63,6 +66,21 @@ export class MemoryStore implements MetricsStore {
       this.#markers.set(group.marker, { seq, expireAt: now + MARKER_TTL_MS })
     }
     return groups.map(() => null)
+  }
+
+  async addCounters (items: CounterDelta[]): Promise<number[]> {
+    const now = this.#now()
+    return items.map(({ key, delta, expireAt }) => {
+      const current = this.#counters.get(key)
+      const total = (current !== undefined && current.expireAt > now ? current.total : 0) + delta
+      this.#counters.set(key, { total, expireAt })
+      return total
+    })
+  }
+
+  async fieldNames (keys: string[]): Promise<string[][]> {
+    const now = this.#now()
+    return keys.map((key) => [...(this.#live(key, now)?.fields.keys() ?? [])])
   }
 
   async read (reads: MergeRead[]): Promise<Fields[][]> {

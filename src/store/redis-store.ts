@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions, type Result } from 'ioredis'
 import { APPLY_LUA, MERGE_LUA } from './lua.js'
-import { MARKER_TTL_MS, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, type CounterDelta, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -118,6 +118,30 @@ export class RedisStore implements MetricsStore {
     } catch (err) {
       return groups.map(() => asError(err))
     }
+  }
+
+  async addCounters (items: CounterDelta[]): Promise<number[]> {
+    if (items.length === 0) return []
+    const pipeline = this.client.pipeline()
+    for (const { key, delta, expireAt } of items) pipeline.incrby(key, delta).pexpireat(key, expireAt)
+    const results = await pipeline.exec() ?? []
+    return items.map((_, i) => {
+      const [err, total] = results[2 * i] ?? [new Error('no reply from redis'), 0]
+      if (err !== null) throw err
+      return Number(total)
+    })
+  }
+
+  async fieldNames (keys: string[]): Promise<string[][]> {
+    if (keys.length === 0) return []
+    const pipeline = this.client.pipeline()
+    for (const key of keys) pipeline.hkeys(key)
+    const results = await pipeline.exec() ?? []
+    return keys.map((_, i) => {
+      const [err, names] = results[i] ?? [new Error('no reply from redis'), []]
+      if (err !== null) throw err
+      return (names as string[]).map(String)
+    })
   }
 
   async read (reads: MergeRead[]): Promise<Fields[][]> {

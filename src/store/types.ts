@@ -44,6 +44,8 @@ export interface MergeRead {
 
 export type Fields = Record<string, string>
 
+export interface CounterDelta { key: string, delta: number, expireAt: number }
+
 export interface MetricsStore {
   readonly kind: 'redis' | 'memory'
   /**
@@ -53,6 +55,14 @@ export interface MetricsStore {
    * landed (the caller retries that group with the same `seq`). Never rejects.
    */
   applyGroups: (seq: number, groups: GroupWrite[]) => Promise<Array<Error | null>>
+  /**
+   * Adds each delta to its counter, which expires at `expireAt` (epoch ms), and resolves with the
+   * totals. Not idempotent: a re-sent increment counts twice. For approximate shared counters only
+   * (rate limits), never for metrics. Rejects when the store cannot answer.
+   */
+  addCounters: (items: CounterDelta[]) => Promise<number[]>
+  /** The field names of each hash (HKEYS), in one round trip; rejects when the store cannot answer. */
+  fieldNames: (keys: string[]) => Promise<string[][]>
   /** One round trip for all reads; rejects when the store cannot answer. */
   read: (reads: MergeRead[]) => Promise<Fields[][]>
   /** Resolves when the store answers. */

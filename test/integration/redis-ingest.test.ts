@@ -18,7 +18,7 @@ t.test('events posted to a Redis-backed service land exactly, once, with TTLs', 
   const rejected = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: [{ model: 'm/a', success: true }, { model: 'm/b', success: 'yes' }] })
   t.equal(rejected.statusCode, 400)
   await app.ingestBuffer.flush()
-  t.same(await redis.client.keys('*'), [], 'a rejected request leaves no key')
+  t.same(await redis.client.keys('metrics:*'), [], 'a rejected request leaves no metrics key')
 
   const models = ['openai/gpt-4o', 'anthropic/claude-3.5-sonnet', 'mistral/large']
   const expected = new Map<string, Expected>()
@@ -60,7 +60,8 @@ t.test('events posted to a Redis-backed service land exactly, once, with TTLs', 
   const gateway = (await app.inject({ url: '/api/metrics/realtime?type=gateway&id=default&window=5m' })).json()
   t.equal(gateway.requests, 1000, 'every event counts towards its gateway')
 
-  const keys = await redis.client.keys('*')
+  for (const key of await redis.client.keys('metrics-ratelimit:*')) t.ok(await redis.client.pttl(key) > 0, `${key} has a TTL`)
+  const keys = await redis.client.keys('metrics:*')
   t.ok(keys.length > 0)
   for (const key of keys) {
     t.ok(key.startsWith('metrics:'), `${key} is under metrics:`)

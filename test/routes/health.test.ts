@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../helpers/app.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import type { Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
+import type { CounterDelta, Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
 
 interface ErrorBody { statusCode: number, error: string, message: string, code?: string }
 interface RealtimeBody { requests: number, generated_at: string, ttft_ms: { count: number } }
@@ -32,6 +32,14 @@ class FakeStore implements MetricsStore {
     if (gate !== null) await gate
     if (fail) throw new Error('connect ECONNREFUSED 127.0.0.1:6379')
     return await this.inner.read(reads)
+  }
+
+  async addCounters (items: CounterDelta[]): Promise<number[]> {
+    return await this.inner.addCounters(items)
+  }
+
+  async fieldNames (keys: string[]): Promise<string[][]> {
+    return await this.inner.fieldNames(keys)
   }
 
   async ping (): Promise<void> {

@@ -1,0 +1,83 @@
+import { bucketName } from '../metrics/buckets.js'
+import type { ChatEvent, EntityType, FetchEvent } from '../metrics/events.js'
+import { indexKey } from '../store/keys.js'
+import type { MetricsStore } from '../store/types.js'
+
+export interface Refused { type: EntityType, id: string, limit: number }
+
+/**
+ * The cardinality guard: at most `max[type]` distinct models (providers, gateways) per hour bucket,
+ * shared through the store. Ids already seen this hour, here or by any instance (the store's activity
+ * index), always pass; a new id passes while the hour has room. The view of other instances' ids is
+ * refreshed after each flush, so each instance may overshoot by the new ids it admits between two
+ * refreshes. Counted by arrival time: an event with a past timestamp counts towards the current hour.
+ */
+export class CardinalityGuard {
+  readonly #max: Record<EntityType, number>
+  readonly #store: MetricsStore
+  readonly #now: () => number
+  #hour = ''
+  #known: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
+  /** Events refused since start, by type. */
+  readonly refused: Record<EntityType, number> = { model: 0, provider: 0, gateway: 0 }
+
+  constructor (store: MetricsStore, max: Record<EntityType, number>, now: () => number = Date.now) {
+    this.#store = store
+    this.#max = max
+    this.#now = now
+  }
+
+  #rollHour (): string {
+    const hour = bucketName('hour', this.#now())
+    if (hour !== this.#hour) {
+      this.#hour = hour
+      this.#known = { model: new Set(), provider: new Set(), gateway: new Set() }
+    }
+    return hour
+  }
+
+  /**
+   * Admits the ids of a whole request, or none of them: the first id beyond a limit is returned and
+   * nothing is recorded as known.
+   */
+  admit (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): Refused | null {
+    this.#rollHour()
+    const fresh: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
+    const check = (type: EntityType, id: string): Refused | null => {
+      const known = this.#known[type]
+      if (known.has(id) || fresh[type].has(id)) return null
+      if (known.size + fresh[type].size >= this.#max[type]) return { type, id, limit: this.#max[type] }
+      fresh[type].add(id)
+      return null
+    }
+    for (const e of chat) {
+      const refused = check('model', e.model) ?? check('provider', e.provider) ?? check('gateway', e.gateway)
+      if (refused !== null) {
+        this.refused[refused.type] += chat.length + fetch.length
+        return refused
+      }
+    }
+    for (const e of fetch) {
+      const refused = check('gateway', e.gateway)
+      if (refused !== null) {
+        this.refused.gateway += chat.length + fetch.length
+        return refused
+      }
+    }
+    for (const type of ['model', 'provider', 'gateway'] as const) for (const id of fresh[type]) this.#known[type].add(id)
+    return null
+  }
+
+  /** Learns the ids every instance has written for the current hour. Never rejects. */
+  async refresh (): Promise<void> {
+    const hour = this.#rollHour()
+    const types = ['model', 'provider', 'gateway'] as const
+    try {
+      const names = await this.#store.fieldNames(types.map((type) => indexKey(type, 'requests', hour)))
+      if (hour !== this.#hour) return
+      types.forEach((type, i) => { for (const id of names[i] ?? []) this.#known[type].add(id) })
+    } catch {
+      // The store is down: keep the local view; the flusher reports the outage.
+    }
+  }
+}

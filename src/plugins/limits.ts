@@ -1,0 +1,46 @@
+import fp from 'fastify-plugin'
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import type { Config } from '../config.js'
+import { SharedRateLimit } from '../ingest/shared-rate-limit.js'
+
+/** How often each instance adds its rate-limit counts to the shared counters. */
+export const RATE_LIMIT_SYNC_MS = 250
+
+/**
+ * CORS from the CORS_ORIGINS allow-list (none: no CORS headers), and a rate limit per bearer token
+ * (else per IP) on the /api/ routes, shared by all instances through the store without a round trip
+ * per request (see SharedRateLimit). Health and docs routes are never limited.
+ */
+export default fp<{ config: Config }>(async (fastify, opts) => {
+  const { config } = opts
+  if (config.corsOrigins.length > 0) {
+    await fastify.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] })
+  }
+  if (config.rateLimitMax === 0) return
+  const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS })
+  fastify.addHook('onClose', async () => { shared.close() })
+  class Store {
+    incr (key: string, cb: (err: Error | null, res?: { current: number, ttl: number }) => void): void {
+      cb(null, shared.incr(key))
+    }
+
+    child (): Store {
+      return this
+    }
+  }
+  await fastify.register(rateLimit, {
+    global: true,
+    max: config.rateLimitMax,
+    timeWindow: config.rateLimitWindowMs,
+    store: Store,
+    keyGenerator: (request) => request.tokenId !== undefined ? `t:${request.tokenId}` : `ip:${request.ip}`,
+    allowList: (request) => !request.url.startsWith('/api/') && !request.url.startsWith('/metrics'),
+    errorResponseBuilder: (_request, ctx) => ({
+      statusCode: ctx.statusCode,
+      code: 'METRICS_RATE_LIMITED',
+      error: 'Too Many Requests',
+      message: `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry after the Retry-After delay`
+    })
+  })
+}, { name: 'limits', dependencies: ['store', 'auth'] })
