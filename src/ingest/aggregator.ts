@@ -84,31 +84,51 @@ const RESOLUTIONS: Resolution[] = ['minute', 'hour']
 export class Aggregator {
   readonly #chat = new Map<string, ChatCombo>()
   readonly #fetch = new Map<string, FetchCombo>()
-  readonly #entityBuckets = new Set<string>()
+  /** Ids of the entity-buckets held (each becomes a few keys in the store). */
+  readonly entityBucketIds = new Set<string>()
+  /** Entity-buckets held that `#besides` does not hold too. */
+  #extra = 0
+  #besides: ReadonlySet<string> | null
   #arrival = 0
   /** Events held. */
   events = 0
 
-  /** Distinct entity-buckets held (each becomes a few keys in the store). */
-  get entityBuckets (): number {
-    return this.#entityBuckets.size
+  /**
+   * @param besides the entity-buckets of a batch sealed before this one and not yet written: the
+   * two buffers together hold |besides| + `extra` distinct entity-buckets.
+   */
+  constructor (besides: ReadonlySet<string> | null = null) {
+    this.#besides = besides
   }
 
-  /** How many entity-buckets these events would add to what is held. */
+  /** Distinct entity-buckets held here and not in `besides`. */
+  get extra (): number {
+    return this.#extra
+  }
+
+  /** The batch sealed before this one has landed: everything held here counts now. */
+  forgetBesides (): void {
+    this.#besides = null
+    this.#extra = this.entityBucketIds.size
+  }
+
+  /** How many entity-buckets these events would add to what is held here and in `besides`. */
   newEntityBuckets (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): number {
     const fresh = new Set<string>()
-    for (const e of chat) {
-      const minute = Math.floor(e.ts / MINUTE_MS)
-      for (const id of entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]])) {
-        if (!this.#entityBuckets.has(id)) fresh.add(id)
-      }
+    const consider = (ids: string[]): void => {
+      for (const id of ids) if (!this.entityBucketIds.has(id) && this.#besides?.has(id) !== true) fresh.add(id)
     }
-    for (const e of fetch) {
-      for (const id of entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['gateway', e.gateway]])) {
-        if (!this.#entityBuckets.has(id)) fresh.add(id)
-      }
-    }
+    for (const e of chat) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]]))
+    for (const e of fetch) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['gateway', e.gateway]]))
     return fresh.size
+  }
+
+  #hold (ids: string[]): void {
+    for (const id of ids) {
+      if (this.entityBucketIds.has(id)) continue
+      this.entityBucketIds.add(id)
+      if (this.#besides?.has(id) !== true) this.#extra++
+    }
   }
 
   get empty (): boolean {
@@ -122,7 +142,7 @@ export class Aggregator {
     if (combo === undefined) {
       combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
       this.#chat.set(key, combo)
-      for (const id of entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]])) this.#entityBuckets.add(id)
+      this.#hold(entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]]))
     }
     const a = combo.agg
     a.n++
@@ -148,7 +168,7 @@ export class Aggregator {
     if (combo === undefined) {
       combo = { gateway: e.gateway, minute, agg: new FetchAgg() }
       this.#fetch.set(key, combo)
-      for (const id of entityBucketIds(minute, [['gateway', e.gateway]])) this.#entityBuckets.add(id)
+      this.#hold(entityBucketIds(minute, [['gateway', e.gateway]]))
     }
     const a = combo.agg
     a.n++

@@ -16,7 +16,7 @@ export interface FlusherOptions {
   onFlushed?: () => Promise<void>
 }
 
-interface Sealed { seq: number, groups: GroupWrite[], events: number, entityBuckets: number }
+interface Sealed { seq: number, groups: GroupWrite[], events: number, entityBucketIds: ReadonlySet<string> }
 
 const MAX_BACKOFF_MS = 5_000
 
@@ -64,9 +64,9 @@ export class Flusher {
     return this.#live.events + (this.#sealed?.events ?? 0)
   }
 
-  /** Entity-buckets held, the sealed batch's included. */
+  /** Distinct entity-buckets held, the sealed batch's included. */
   get bufferedKeys (): number {
-    return this.#live.entityBuckets + (this.#sealed?.entityBuckets ?? 0)
+    return (this.#sealed?.entityBucketIds.size ?? 0) + this.#live.extra
   }
 
   /** Seconds a client should wait before retrying when the buffer is full. */
@@ -131,11 +131,11 @@ export class Flusher {
     if (this.#sealed === null) {
       if (this.#live.empty) return
       const live = this.#live
-      this.#live = new Aggregator()
+      this.#live = new Aggregator(live.entityBucketIds)
       this.#sealed = {
         seq: ++this.#seq,
         events: live.events,
-        entityBuckets: live.entityBuckets,
+        entityBucketIds: live.entityBucketIds,
         groups: live.seal({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
       }
     }
@@ -145,6 +145,7 @@ export class Flusher {
     if (failed.length === 0) {
       this.flushedEvents += sealed.events
       this.#sealed = null
+      this.#live.forgetBesides()
       if (this.#failures > 0) this.#log.info({ seq: sealed.seq, retries: this.#failures }, 'flush landed after retries')
       this.#failures = 0
       await this.#onFlushed?.()

@@ -156,7 +156,7 @@ export function makeFixture (now: number, seed = FIXTURE_SEED): FixtureEvent[] {
       const e: FixtureEvent = { model: spec.model, success, timestamp: stamp(offset) }
       const provider = spec.provider(r)
       if (provider !== undefined) e.provider = provider
-      const gateway = pick(r, GATEWAYS)
+      const gateway = GATEWAYS[Math.floor(r() * GATEWAYS.length)]
       if (gateway !== undefined) e.gateway = gateway
       if (!success) {
         const roll = r()
