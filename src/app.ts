@@ -28,6 +28,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
   return {
     logger: logger === false ? false : { ...(typeof logger === 'object' ? logger : {}), redact: ['req.headers.authorization'] },
     bodyLimit: 1_048_576,
+    // A slow client cannot hold a connection open forever (the handler itself never waits on Redis).
+    requestTimeout: 15_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     schemaErrorFormatter: (errors, dataVar) => new Error(describeErrors(errors as Parameters<typeof describeErrors>[0], dataVar))
