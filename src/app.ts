@@ -7,10 +7,13 @@ import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
+import swaggerPlugin from './plugins/swagger.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
+import { SharedSchemas } from './schemas/common.js'
+import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
 import { describeErrors } from './validation.js'
 
@@ -38,10 +41,12 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 
 /** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
 export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
+  for (const schema of [...SharedSchemas, ChatEventSchema, FetchEventSchema]) fastify.addSchema(schema)
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
+  await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })

@@ -50,6 +50,9 @@ export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaul
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 addFormats(bodyAjv)
 
+/** Compiled once per schema $id (apps built again in one process share the compiled validator). */
 export function compileBody<T> (schema: TSchema): ValidateFunction<T> {
-  return bodyAjv.compile<T>(schema)
+  const id = schema.$id
+  const known = id !== undefined ? bodyAjv.getSchema<T>(id) : undefined
+  return known ?? bodyAjv.compile<T>(schema)
 }

@@ -5,7 +5,7 @@ import { BufferFullError, CardinalityError } from '../errors.js'
 import { chatValidator, fetchValidator } from '../ingest/normalize.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { AcceptedSchema, ChatBodySchema, FetchBodySchema } from '../schemas/ingest.js'
-import { ErrorSchema } from '../schemas/common.js'
+import { IngestErrors, response } from '../schemas/common.js'
 
 /**
  * Recording routes. The body validator checks and normalizes the whole body (all-or-nothing); the
@@ -31,8 +31,11 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   fastify.post('/api/metrics/chat', {
     schema: {
       summary: 'Record one finished chat completion, or a batch of up to 1000',
+      description: 'One invalid event rejects the whole request and records nothing. Accepted events reach the store within METRICS_FLUSH_INTERVAL_MS while it is up, exactly once.',
+      tags: ['recording'],
+      security: [{ ingestToken: [] }],
       body: ChatBodySchema,
-      response: { 202: AcceptedSchema, 400: ErrorSchema, 401: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
+      response: { 202: response(AcceptedSchema, 'Accepted: buffered and promised to the store'), ...IngestErrors }
     },
     validatorCompiler: () => chat,
     config: { auth: 'ingest' }
@@ -46,8 +49,11 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   fastify.post('/api/metrics/gateway/fetch', {
     schema: {
       summary: 'Record one model-list fetch by a gateway, or a batch of up to 1000',
+      description: 'Shown under gateway_fetches of realtime?type=gateway.',
+      tags: ['recording'],
+      security: [{ ingestToken: [] }],
       body: FetchBodySchema,
-      response: { 202: AcceptedSchema, 400: ErrorSchema, 401: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
+      response: { 202: response(AcceptedSchema, 'Accepted: buffered and promised to the store'), ...IngestErrors }
     },
     validatorCompiler: () => fetch,
     config: { auth: 'ingest' }

@@ -4,10 +4,10 @@ import { storeLoad } from '../read/store-load.js'
 import { readLeaderboard } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { readTrends, RATE_METRICS, type TrendMetric } from '../read/trends.js'
-import { ErrorSchema } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, ProviderSummarySchema, TrendsQuerySchema, TrendsSchema } from '../schemas/read.js'
 
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema }
+const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /** Leaderboard, provider summary and trends: through the read cache, Cache-Control = its remaining life. */
 const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -15,7 +15,7 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/api/metrics/health/leaderboard', {
     config: { auth: 'read' },
-    schema: { summary: 'Models ranked by health score', querystring: LeaderboardQuerySchema, response: { 200: LeaderboardSchema, ...errors } }
+    schema: { ...read, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const q = request.query
     const key = `leaderboard\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.min_requests}`
@@ -27,7 +27,7 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/api/metrics/provider/summary', {
     config: { auth: 'read' },
-    schema: { summary: 'Figures per provider', querystring: ProviderSummaryQuerySchema, response: { 200: ProviderSummarySchema, ...errors } }
+    schema: { ...read, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const q = request.query
     const key = `providers\u0000${q.window}\u0000${q.provider ?? ''}`
@@ -39,7 +39,7 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/api/metrics/trends', {
     config: { auth: 'read' },
-    schema: { summary: 'One point per bucket of a metric of a model, provider or gateway', querystring: TrendsQuerySchema, response: { 200: TrendsSchema, ...errors } }
+    schema: { ...read, summary: 'One point per bucket of a metric of a model, provider or gateway', description: 'Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID.', querystring: TrendsQuerySchema, response: { 200: response(TrendsSchema, 'The points', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const q = request.query
     if (q.model !== undefined && (q.type !== undefined || q.id !== undefined)) throw new InvalidQueryError('querystring.model is a short form of type=model&id=ID and cannot be combined with type or id')

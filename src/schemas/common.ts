@@ -1,6 +1,11 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
 import { WINDOW_NAMES } from '../metrics/buckets.js'
 import { ENTITY_TYPES } from '../metrics/events.js'
+
+/** A string enum as plain JSON Schema (`enum`), clearer in OpenAPI than a union of constants. */
+export function StringEnum<const T extends readonly string[]> (values: T, opts: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts })
+}
 
 const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()])
 
@@ -13,24 +18,53 @@ export const StatsSchema = Type.Object({
   p90: Nullable(Type.Number()),
   p95: Nullable(Type.Number()),
   p99: Nullable(Type.Number())
-}, { description: 'count 0 and nulls with no samples; percentiles by nearest rank, within 2%' })
+}, { $id: 'Stats', examples: [{ count: 812, avg: 431.207, min: 88.1, max: 5210.4, p50: 362.5, p90: 790.2, p95: 1104.8, p99: 2301.9 }], description: 'count 0 and nulls with no samples; avg exact to the microsecond; percentiles by nearest rank, within 2 %' })
 
 export const WindowInfoSchema = Type.Object({
   from: Type.String({ format: 'date-time', description: 'start of the oldest bucket counted' }),
   to: Type.String({ format: 'date-time', description: 'time of the answer' }),
   seconds: Type.Integer({ description: 'nominal length of the window' })
-})
+}, { $id: 'WindowInfo' })
 
-export const WindowNameSchema = Type.Union(WINDOW_NAMES.map((w) => Type.Literal(w)), { default: '1h' })
-export const EntityTypeSchema = Type.Union(ENTITY_TYPES.map((t) => Type.Literal(t)), { default: 'model' })
+export const WindowNameSchema = StringEnum(WINDOW_NAMES, { default: '1h', description: 'current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond' })
+export const EntityTypeSchema = StringEnum(ENTITY_TYPES, { default: 'model' })
 
 export const ErrorSchema = Type.Object({
   statusCode: Type.Integer(),
   code: Type.Optional(Type.String()),
   error: Type.String(),
   message: Type.String()
-})
+}, { $id: 'Error', description: "Fastify's error shape", examples: [{ statusCode: 400, code: 'METRICS_INVALID_EVENT', error: 'Bad Request', message: 'body[3].ttft_ms must be <= 3600000' }] })
 
 export const NullableNumber = Nullable(Type.Number())
 
 export type StatsBody = Static<typeof StatsSchema>
+
+/** Shared schemas, registered once with `addSchema` and referenced by $ref (components in OpenAPI). */
+export const SharedSchemas = [StatsSchema, WindowInfoSchema, ErrorSchema]
+export const Stats = Type.Ref(StatsSchema)
+export const WindowInfo = Type.Ref(WindowInfoSchema)
+const ErrorRef = Type.Ref(ErrorSchema)
+
+interface HeaderSpec { type: 'string' | 'integer', description: string }
+
+/** A response schema with its OpenAPI description and headers (read by @fastify/swagger). */
+export function response<T extends object> (schema: T, description: string, headers?: Record<string, HeaderSpec>): T {
+  return { ...schema, 'x-response-description': description, ...(headers !== undefined ? { headers } : {}) }
+}
+
+const RetryAfter = { 'retry-after': { type: 'integer', description: 'seconds to wait before retrying' } } as const
+export const CacheControl = { 'cache-control': { type: 'string', description: 'max-age=N: the remaining life of the cached answer' } } as const
+
+/** The error answers, by status, as the routes declare them. */
+export const Errors = {
+  400: response(ErrorRef, 'Invalid input; the message names the field (and the index in a batch)'),
+  401: response(ErrorRef, 'A bearer token is required and none valid was sent', { 'www-authenticate': { type: 'string', description: 'Bearer' } }),
+  413: response(ErrorRef, 'Body over 1 MiB'),
+  415: response(ErrorRef, 'Body is not application/json'),
+  429: response(ErrorRef, 'Rate limit exceeded, or a new model/provider/gateway beyond the per-hour limit', RetryAfter),
+  503: response(ErrorRef, 'Ingest: the buffer is full while the store is away; reads: the store is unreachable', RetryAfter)
+}
+
+export const ReadErrors = { 400: Errors[400], 401: Errors[401], 429: Errors[429], 503: Errors[503] }
+export const IngestErrors = { 400: Errors[400], 401: Errors[401], 413: Errors[413], 415: Errors[415], 429: Errors[429], 503: Errors[503] }

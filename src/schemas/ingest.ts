@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { CHAT_ERROR_TYPES } from '../metrics/events.js'
+import { StringEnum } from './common.js'
 
 export const MAX_BATCH = 1000
 export const MAX_MS = 3_600_000
@@ -23,28 +24,42 @@ export const ChatEventSchema = Type.Object({
   success: Type.Boolean(),
   ttft_ms: Type.Optional(Ms('time to first token')),
   total_time_ms: Type.Optional(Ms('total time')),
-  error_type: Type.Optional(Type.Union(CHAT_ERROR_TYPES.map((t) => Type.Literal(t)), { description: 'only with success: false; default other' })),
+  error_type: Type.Optional(StringEnum(CHAT_ERROR_TYPES, { description: 'only with success: false; default other' })),
   input_tokens: Type.Optional(Tokens()),
   output_tokens: Type.Optional(Tokens()),
   timestamp: Type.Optional(TimestampSchema)
+}, {
+  $id: 'ChatEvent',
+  description: 'One finished chat completion; unknown fields are ignored',
+  examples: [
+    { model: 'anthropic/claude-3.5-sonnet', gateway: 'eu-1', success: true, ttft_ms: 420, total_time_ms: 3150, input_tokens: 1200, output_tokens: 350 },
+    { model: 'openai/gpt-4o', success: false, error_type: 'rate_limit', total_time_ms: 95, timestamp: '2026-11-27T21:04:05.120Z' }
+  ]
 })
 
 export const FetchEventSchema = Type.Object({
   gateway: Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN }),
-  status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
+  status: StringEnum(['success', 'error']),
   model_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   response_time_ms: Type.Optional(Ms('time the model-list fetch took')),
-  error_type: Type.Optional(Type.Union([Type.Literal('timeout'), Type.Literal('error')], { description: 'only with status: error; default error' })),
+  error_type: Type.Optional(StringEnum(['timeout', 'error'], { description: 'only with status: error; default error' })),
   timestamp: Type.Optional(TimestampSchema)
+}, {
+  $id: 'GatewayFetchEvent',
+  description: 'One model-list fetch by a gateway; unknown fields are ignored',
+  examples: [
+    { gateway: 'eu-1', status: 'success', model_count: 312, response_time_ms: 840 },
+    { gateway: 'eu-1', status: 'error', error_type: 'timeout', response_time_ms: 10000 }
+  ]
 })
 
 const batchOf = <T extends typeof ChatEventSchema | typeof FetchEventSchema>(item: T) =>
-  Type.Union([item, Type.Array(item, { minItems: 1, maxItems: MAX_BATCH })])
+  Type.Union([Type.Ref(item), Type.Array(Type.Ref(item), { minItems: 1, maxItems: MAX_BATCH })], { description: 'one event, or an array of 1..1000' })
 
 export const ChatBodySchema = batchOf(ChatEventSchema)
 export const FetchBodySchema = batchOf(FetchEventSchema)
 
-export const AcceptedSchema = Type.Object({ accepted: Type.Integer({ minimum: 1 }) })
+export const AcceptedSchema = Type.Object({ accepted: Type.Integer({ minimum: 1, description: 'events accepted' }) }, { examples: [{ accepted: 100 }] })
 
 export type ChatEventBody = Static<typeof ChatEventSchema>
 export type FetchEventBody = Static<typeof FetchEventSchema>

@@ -1,16 +1,16 @@
 import { Type } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
-import { NullableNumber, StatsSchema, WindowInfoSchema, WindowNameSchema } from './common.js'
+import { StringEnum, NullableNumber, Stats, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
-  order: Type.Union([Type.Literal('desc'), Type.Literal('asc')], { default: 'desc' }),
+  order: StringEnum(['desc', 'asc'], { default: 'desc' }),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
   window: WindowNameSchema,
   min_requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1 })
 })
 
 export const LeaderboardSchema = Type.Object({
-  window: WindowInfoSchema,
+  window: WindowInfo,
   order: Type.String(),
   entries: Type.Array(Type.Object({
     rank: Type.Integer(),
@@ -30,7 +30,7 @@ export const ProviderSummaryQuerySchema = Type.Object({
 })
 
 export const ProviderSummarySchema = Type.Object({
-  window: WindowInfoSchema,
+  window: WindowInfo,
   providers: Type.Array(Type.Object({
     provider: Type.String(),
     models: Type.Integer(),
@@ -39,25 +39,24 @@ export const ProviderSummarySchema = Type.Object({
     failures: Type.Integer(),
     success_rate: NullableNumber,
     errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
-    ttft_ms: StatsSchema,
-    total_time_ms: StatsSchema,
+    ttft_ms: Stats,
+    total_time_ms: Stats,
     health_score: NullableNumber
   }))
 })
 
-const Literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)))
 
 export const TREND_METRICS = ['ttft', 'total_time', 'output_tokens_per_second', 'success_rate', 'requests', 'errors'] as const
 export const TREND_STATS = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const
 
 export const TrendsQuerySchema = Type.Object({
-  type: Type.Optional(Type.Union(ENTITY_TYPES.map((t) => Type.Literal(t)))),
+  type: Type.Optional(StringEnum(ENTITY_TYPES, { description: 'default model' })),
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'short form of type=model&id=ID' })),
-  metric: Type.Union(TREND_METRICS.map((v) => Type.Literal(v)), { default: 'ttft' }),
-  stat: Type.Optional(Literals(TREND_STATS)),
+  metric: StringEnum(TREND_METRICS, { default: 'ttft' }),
+  stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics' })),
   hours: Type.Integer({ minimum: 1, maximum: 168, default: 6 }),
-  resolution: Type.Union([Type.Literal('hour'), Type.Literal('minute')], { default: 'hour' })
+  resolution: StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' })
 })
 
 export const TrendsSchema = Type.Object({

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { EntityTypeSchema, StatsSchema, WindowInfoSchema, WindowNameSchema, NullableNumber } from './common.js'
+import { EntityTypeSchema, Stats, WindowInfo, WindowNameSchema, NullableNumber } from './common.js'
 
 export const RealtimeQuerySchema = Type.Object({
   type: EntityTypeSchema,
@@ -10,22 +10,22 @@ export const RealtimeQuerySchema = Type.Object({
 export const RealtimeSchema = Type.Object({
   type: Type.String(),
   id: Type.String(),
-  window: WindowInfoSchema,
+  window: WindowInfo,
   requests: Type.Integer(),
   successes: Type.Integer(),
   failures: Type.Integer(),
   success_rate: NullableNumber,
   errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
-  ttft_ms: StatsSchema,
-  total_time_ms: StatsSchema,
-  output_tokens_per_second: StatsSchema,
+  ttft_ms: Stats,
+  total_time_ms: Stats,
+  output_tokens_per_second: Stats,
   health_score: NullableNumber,
   generated_at: Type.String({ format: 'date-time' }),
   gateway_fetches: Type.Optional(Type.Object({
     fetches: Type.Integer(),
     errors: Type.Integer(),
     timeouts: Type.Integer(),
-    response_time_ms: StatsSchema,
+    response_time_ms: Stats,
     last_model_count: Type.Union([Type.Integer(), Type.Null()])
   }))
 })
