@@ -1,0 +1,220 @@
+/**
+ * The gateway SDK: record chat completions and model-list fetches without ever getting in the
+ * gateway's way. Calls return at once and never throw; events are queued and sent in batches.
+ * No dependency on Fastify or Redis: only the global `fetch`.
+ *
+ *   import { createMetricsClient } from 'llm-gateway-metrics/client'
+ */
+import type { components } from './api-types.js'
+import { determineErrorType, type ChatErrorType } from './errors.js'
+import { extractProvider } from '../metrics/provider.js'
+
+export { determineErrorType, extractProvider }
+export type { ChatErrorType }
+export type ChatEvent = components['schemas']['ChatEvent']
+export type GatewayFetchEvent = components['schemas']['GatewayFetchEvent']
+
+export interface MetricsClientOptions {
+  /** Where the service listens, e.g. http://127.0.0.1:3000 */
+  baseUrl: string
+  /** One of METRICS_INGEST_TOKEN, sent as a bearer token. */
+  token?: string
+  /** How often queued events are sent (ms); default 1000. */
+  flushIntervalMs?: number
+  /** Events per request (1..1000); default 500. */
+  maxBatch?: number
+  /** Events queued at most; beyond it the oldest are dropped and counted. Default 10 000. */
+  maxQueue?: number
+  /** Time allowed to one request (ms); default 5000. */
+  timeoutMs?: number
+  /** For tests: the fetch and the clock to use. */
+  fetch?: typeof fetch
+  now?: () => number
+}
+
+export interface MetricsClientStats {
+  /** Events waiting to be sent. */
+  queued: number
+  /** Events the service accepted (202). */
+  sent: number
+  /** Events dropped because the queue was full. */
+  dropped: number
+  /** Events the service refused as invalid (400) or unauthorized (401), or that could not be sent after a retry. */
+  failed: number
+  /** Requests retried after a network error or a 429/503. */
+  retries: number
+}
+
+export interface CompletionTracker {
+  /** Call at the first content chunk; later calls are ignored. */
+  firstToken: () => void
+  /** The completion succeeded: records one event (once). */
+  end: (usage?: { output_tokens?: number, input_tokens?: number }) => void
+  /** The completion failed: records one event (once) with the error's type. */
+  fail: (error: unknown) => void
+}
+
+export interface MetricsClient {
+  recordChat: (event: ChatEvent) => void
+  recordGatewayFetch: (event: GatewayFetchEvent) => void
+  trackCompletion: (opts: { model: string, gateway?: string, provider?: string }) => CompletionTracker
+  stats: () => MetricsClientStats
+  /** Sends everything queued; resolves when done (never rejects). */
+  flush: () => Promise<void>
+  /** Stops the timer and sends everything queued; later records are dropped and counted. */
+  close: () => Promise<void>
+}
+
+type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
+interface Outcome { kind: 'sent' | 'invalid' | 'refused' | 'retry' | 'network', retryAfterMs?: number }
+
+export function createMetricsClient (opts: MetricsClientOptions): MetricsClient {
+  const base = opts.baseUrl.replace(/\/+$/, '')
+  const flushIntervalMs = opts.flushIntervalMs ?? 1000
+  const maxBatch = Math.min(1000, Math.max(1, opts.maxBatch ?? 500))
+  const maxQueue = Math.max(1, opts.maxQueue ?? 10_000)
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const doFetch = opts.fetch ?? globalThis.fetch
+  const now = opts.now ?? (() => performance.now())
+  const queues: Record<Route, unknown[]> = { '/api/metrics/chat': [], '/api/metrics/gateway/fetch': [] }
+  const counts = { sent: 0, dropped: 0, failed: 0, retries: 0 }
+  let closed = false
+  let pausedUntil = 0
+  let sending: Promise<void> | null = null
+
+  const enqueue = (route: Route, event: unknown): void => {
+    if (closed) {
+      counts.dropped++
+      return
+    }
+    const q = queues[route]
+    q.push(event)
+    if (q.length > maxQueue) {
+      q.splice(0, q.length - maxQueue)
+      counts.dropped++
+    }
+    if (q.length >= maxBatch) void flush()
+  }
+
+  const post = async (route: Route, batch: unknown[]): Promise<Outcome> => {
+    try {
+      const res = await doFetch(base + route, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {}) },
+        body: JSON.stringify(batch),
+        signal: AbortSignal.timeout(timeoutMs)
+      })
+      await res.body?.cancel().catch(() => {})
+      if (res.status === 202) return { kind: 'sent' }
+      if (res.status === 429 || res.status === 503) {
+        const after = Number(res.headers.get('retry-after'))
+        return { kind: 'retry', retryAfterMs: Number.isFinite(after) && after > 0 ? after * 1000 : flushIntervalMs }
+      }
+      if (res.status === 400) return { kind: 'invalid' }
+      return { kind: 'refused' }
+    } catch {
+      return { kind: 'network' }
+    }
+  }
+
+  /**
+   * Sends one batch. A network error is retried once. A 400 means some event is invalid: the batch
+   * is split in halves to send the valid ones and count the invalid ones (at most log2(maxBatch)
+   * levels). A 429/503 puts the batch back and pauses until Retry-After.
+   */
+  const send = async (route: Route, batch: unknown[]): Promise<void> => {
+    let outcome = await post(route, batch)
+    if (outcome.kind === 'network') {
+      counts.retries++
+      outcome = await post(route, batch)
+    }
+    switch (outcome.kind) {
+      case 'sent':
+        counts.sent += batch.length
+        return
+      case 'retry':
+        counts.retries++
+        pausedUntil = Date.now() + (outcome.retryAfterMs ?? flushIntervalMs)
+        queues[route].unshift(...batch)
+        trim(route)
+        return
+      case 'invalid':
+        if (batch.length === 1) {
+          counts.failed++
+          return
+        }
+        await send(route, batch.slice(0, batch.length >> 1))
+        await send(route, batch.slice(batch.length >> 1))
+        return
+      default:
+        counts.failed += batch.length
+    }
+  }
+
+  const trim = (route: Route): void => {
+    const q = queues[route]
+    if (q.length > maxQueue) {
+      counts.dropped += q.length - maxQueue
+      q.splice(0, q.length - maxQueue)
+    }
+  }
+
+  const drain = async (): Promise<void> => {
+    for (const route of Object.keys(queues) as Route[]) {
+      const q = queues[route]
+      while (q.length > 0 && Date.now() >= pausedUntil) {
+        await send(route, q.splice(0, maxBatch))
+      }
+    }
+  }
+
+  const flush = async (): Promise<void> => {
+    if (sending === null) sending = drain().finally(() => { sending = null })
+    await sending
+  }
+
+  const timer = setInterval(() => { void flush() }, flushIntervalMs)
+  timer.unref?.()
+
+  const trackCompletion = (t: { model: string, gateway?: string, provider?: string }): CompletionTracker => {
+    const started = now()
+    let ttft: number | undefined
+    let done = false
+    const base = { model: t.model, ...(t.gateway !== undefined ? { gateway: t.gateway } : {}), ...(t.provider !== undefined ? { provider: t.provider } : {}) }
+    const ms = (v: number): number => Math.min(3_600_000, Math.max(0, Math.round(v * 1000) / 1000))
+    return {
+      firstToken () {
+        if (ttft === undefined && !done) ttft = ms(now() - started)
+      },
+      end (usage = {}) {
+        if (done) return
+        done = true
+        enqueue('/api/metrics/chat', { ...base, success: true, total_time_ms: ms(now() - started), ...(ttft !== undefined ? { ttft_ms: ttft } : {}), ...usage })
+      },
+      fail (error: unknown) {
+        if (done) return
+        done = true
+        enqueue('/api/metrics/chat', { ...base, success: false, error_type: determineErrorType(error), total_time_ms: ms(now() - started), ...(ttft !== undefined ? { ttft_ms: ttft } : {}) })
+      }
+    }
+  }
+
+  return {
+    recordChat: (event) => { enqueue('/api/metrics/chat', event) },
+    recordGatewayFetch: (event) => { enqueue('/api/metrics/gateway/fetch', event) },
+    trackCompletion,
+    stats: () => ({ queued: queues['/api/metrics/chat'].length + queues['/api/metrics/gateway/fetch'].length, ...counts }),
+    flush,
+    async close () {
+      closed = true
+      clearInterval(timer)
+      pausedUntil = 0
+      await flush()
+      // What the service would still not take is dropped, and counted: never silently.
+      for (const q of Object.values(queues)) {
+        counts.dropped += q.length
+        q.length = 0
+      }
+    }
+  }
+}
