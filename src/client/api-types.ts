@@ -340,7 +340,7 @@ export interface paths {
         get: {
             parameters: {
                 query: {
-                    type: "model" | "provider" | "gateway";
+                    type?: "model" | "provider" | "gateway";
                     id: string;
                     /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
                     window: "5m" | "15m" | "1h" | "6h" | "24h";
@@ -454,12 +454,12 @@ export interface paths {
          */
         get: {
             parameters: {
-                query: {
-                    order: "desc" | "asc";
-                    limit: number;
+                query?: {
+                    order?: "desc" | "asc";
+                    limit?: number;
                     /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window: "5m" | "15m" | "1h" | "6h" | "24h";
-                    min_requests: number;
+                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                    min_requests?: number;
                 };
                 header?: never;
                 path?: never;
@@ -556,9 +556,9 @@ export interface paths {
          */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window: "5m" | "15m" | "1h" | "6h" | "24h";
+                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
                     provider?: string;
                 };
                 header?: never;
@@ -662,18 +662,18 @@ export interface paths {
          */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description default model */
                     type?: "model" | "provider" | "gateway";
                     id?: string;
                     /** @description short form of type=model&id=ID */
                     model?: string;
-                    metric: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
+                    metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
                     /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics */
                     stat?: "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99";
-                    hours: number;
+                    hours?: number;
                     /** @description minute only with hours <= 2 */
-                    resolution: "hour" | "minute";
+                    resolution?: "hour" | "minute";
                 };
                 header?: never;
                 path?: never;

@@ -3,11 +3,25 @@ export type ChatErrorType = 'timeout' | 'rate_limit' | 'network' | 'other'
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
 
+/** String(v), or '' when v cannot be turned into a string (this must never throw into the gateway). */
+function str (v: unknown): string {
+  try {
+    return String(v ?? '')
+  } catch {
+    return ''
+  }
+}
+
 function fields (error: unknown): { name: string, message: string, code: string, status: number | undefined, cause: unknown } {
-  if (typeof error !== 'object' || error === null) return { name: '', message: String(error), code: '', status: undefined, cause: undefined }
-  const e = error as Record<string, unknown>
-  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined
-  return { name: String(e.name ?? ''), message: String(e.message ?? ''), code: String(e.code ?? ''), status, cause: e.cause }
+  if (typeof error !== 'object' || error === null) return { name: '', message: str(error), code: '', status: undefined, cause: undefined }
+  try {
+    const e = error as Record<string, unknown>
+    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined
+    return { name: str(e.name), message: str(e.message), code: str(e.code), status, cause: e.cause }
+  } catch {
+    // A getter that throws.
+    return { name: '', message: '', code: '', status: undefined, cause: undefined }
+  }
 }
 
 /**

@@ -23,7 +23,7 @@ export interface MetricsClientOptions {
   flushIntervalMs?: number
   /** Events per request (1..1000); default 500. */
   maxBatch?: number
-  /** Events queued at most; beyond it the oldest are dropped and counted. Default 10 000. */
+  /** Events queued at most (both kinds together); beyond it the oldest of the kind being recorded is dropped and counted. Default 10 000. */
   maxQueue?: number
   /** Time allowed to one request (ms); default 5000. */
   timeoutMs?: number
@@ -65,18 +65,37 @@ export interface MetricsClient {
   close: () => Promise<void>
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function option (v: number | undefined, fallback: number, min: number, max: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) return fallback
+  return Math.min(max, Math.max(min, Math.floor(v)))
+}
+
+function str (v: unknown): string {
+  try {
+    return String(v)
+  } catch {
+    return ''
+  }
+}
+
 type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
 interface Outcome { kind: 'sent' | 'invalid' | 'refused' | 'retry' | 'network', retryAfterMs?: number }
 
 export function createMetricsClient (opts: MetricsClientOptions): MetricsClient {
   const base = opts.baseUrl.replace(/\/+$/, '')
-  const flushIntervalMs = opts.flushIntervalMs ?? 1000
-  const maxBatch = Math.min(1000, Math.max(1, opts.maxBatch ?? 500))
-  const maxQueue = Math.max(1, opts.maxQueue ?? 10_000)
-  const timeoutMs = opts.timeoutMs ?? 5000
+  // Options often come from Number(process.env.X): NaN or Infinity fall back to the default or the bound.
+  const flushIntervalMs = option(opts.flushIntervalMs, 1000, 1, MAX_TIMER_MS)
+  const maxBatch = option(opts.maxBatch, 500, 1, 1000)
+  const maxQueue = option(opts.maxQueue, 10_000, 1, Number.MAX_SAFE_INTEGER)
+  const timeoutMs = option(opts.timeoutMs, 5000, 1, MAX_TIMER_MS)
   const doFetch = opts.fetch ?? globalThis.fetch
   const now = opts.now ?? (() => performance.now())
-  const queues: Record<Route, unknown[]> = { '/api/metrics/chat': [], '/api/metrics/gateway/fetch': [] }
+  // Events are kept as JSON, serialized when recorded: a later change by the caller does not alter
+  // them, and one that cannot be serialized is refused alone instead of sinking its batch.
+  const queues: Record<Route, string[]> = { '/api/metrics/chat': [], '/api/metrics/gateway/fetch': [] }
+  const queued = (): number => queues['/api/metrics/chat'].length + queues['/api/metrics/gateway/fetch'].length
   const counts = { sent: 0, dropped: 0, failed: 0, retries: 0 }
   let closed = false
   let pausedUntil = 0
@@ -87,21 +106,29 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
       counts.dropped++
       return
     }
+    let json: string | undefined
+    try {
+      json = JSON.stringify(event)
+    } catch {}
+    if (json === undefined || event === null || typeof event !== 'object') {
+      counts.failed++
+      return
+    }
     const q = queues[route]
-    q.push(event)
-    if (q.length > maxQueue) {
-      q.splice(0, q.length - maxQueue)
+    q.push(json)
+    if (queued() > maxQueue) {
+      q.shift()
       counts.dropped++
     }
     if (q.length >= maxBatch) void flush()
   }
 
-  const post = async (route: Route, batch: unknown[]): Promise<Outcome> => {
+  const post = async (route: Route, batch: string[]): Promise<Outcome> => {
     try {
       const res = await doFetch(base + route, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {}) },
-        body: JSON.stringify(batch),
+        body: `[${batch.join(',')}]`,
         signal: AbortSignal.timeout(timeoutMs)
       })
       await res.body?.cancel().catch(() => {})
@@ -122,7 +149,7 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
    * is split in halves to send the valid ones and count the invalid ones (at most log2(maxBatch)
    * levels). A 429/503 puts the batch back and pauses until Retry-After.
    */
-  const send = async (route: Route, batch: unknown[]): Promise<void> => {
+  const send = async (route: Route, batch: string[]): Promise<void> => {
     let outcome = await post(route, batch)
     if (outcome.kind === 'network') {
       counts.retries++
@@ -152,31 +179,42 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   }
 
   const trim = (route: Route): void => {
-    const q = queues[route]
-    if (q.length > maxQueue) {
-      counts.dropped += q.length - maxQueue
-      q.splice(0, q.length - maxQueue)
+    const over = queued() - maxQueue
+    if (over > 0) {
+      counts.dropped += over
+      queues[route].splice(0, over)
     }
   }
 
+  /** Sends until both queues are empty or a Retry-After pause starts (events recorded meanwhile included). */
   const drain = async (): Promise<void> => {
-    for (const route of Object.keys(queues) as Route[]) {
-      const q = queues[route]
-      while (q.length > 0 && Date.now() >= pausedUntil) {
-        await send(route, q.splice(0, maxBatch))
+    let progress = true
+    while (progress && Date.now() >= pausedUntil) {
+      progress = false
+      for (const route of Object.keys(queues) as Route[]) {
+        const q = queues[route]
+        if (q.length > 0 && Date.now() >= pausedUntil) {
+          progress = true
+          await send(route, q.splice(0, maxBatch))
+        }
       }
     }
   }
 
   const flush = async (): Promise<void> => {
-    if (sending === null) sending = drain().finally(() => { sending = null })
-    await sending
+    // A flush already running may have checked a queue before the latest record: run again after it.
+    while (queued() > 0 && Date.now() >= pausedUntil) {
+      if (sending === null) sending = drain().finally(() => { sending = null })
+      await sending
+    }
+    if (sending !== null) await sending
   }
 
   const timer = setInterval(() => { void flush() }, flushIntervalMs)
   timer.unref?.()
 
   const trackCompletion = (t: { model: string, gateway?: string, provider?: string }): CompletionTracker => {
+    if (t === null || typeof t !== 'object') t = { model: str(t) }
     const started = now()
     let ttft: number | undefined
     let done = false
@@ -203,7 +241,7 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
     recordChat: (event) => { enqueue('/api/metrics/chat', event) },
     recordGatewayFetch: (event) => { enqueue('/api/metrics/gateway/fetch', event) },
     trackCompletion,
-    stats: () => ({ queued: queues['/api/metrics/chat'].length + queues['/api/metrics/gateway/fetch'].length, ...counts }),
+    stats: () => ({ queued: queued(), ...counts }),
     flush,
     async close () {
       closed = true

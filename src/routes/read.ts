@@ -3,7 +3,7 @@ import { InvalidQueryError } from '../errors.js'
 import { storeLoad } from '../read/store-load.js'
 import { readLeaderboard } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
-import { readTrends, RATE_METRICS, type TrendMetric } from '../read/trends.js'
+import { readTrends, RATE_METRICS } from '../read/trends.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, ProviderSummarySchema, TrendsQuerySchema, TrendsSchema } from '../schemas/read.js'
 
@@ -17,10 +17,11 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { auth: 'read' },
     schema: { ...read, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
-    const q = request.query
-    const key = `leaderboard\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.min_requests}`
+    // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
+    const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query
+    const key = `leaderboard\u0000${window}\u0000${order}\u0000${limit}\u0000${minRequests}`
     const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readLeaderboard(metricsStore, { window: q.window, order: q.order, limit: q.limit, minRequests: q.min_requests }, Date.now())))
+      await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now())))
     void reply.header('cache-control', `max-age=${maxAgeSec}`)
     return value
   })
@@ -29,10 +30,10 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { auth: 'read' },
     schema: { ...read, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
-    const q = request.query
-    const key = `providers\u0000${q.window}\u0000${q.provider ?? ''}`
+    const { window = '1h', provider } = request.query
+    const key = `providers\u0000${window}\u0000${provider ?? ''}`
     const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readProviderSummary(metricsStore, q.window, q.provider, Date.now())))
+      await readProviderSummary(metricsStore, window, provider, Date.now())))
     void reply.header('cache-control', `max-age=${maxAgeSec}`)
     return value
   })
@@ -41,19 +42,18 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     config: { auth: 'read' },
     schema: { ...read, summary: 'One point per bucket of a metric of a model, provider or gateway', description: 'Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID.', querystring: TrendsQuerySchema, response: { 200: response(TrendsSchema, 'The points', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
-    const q = request.query
+    const { metric = 'ttft', hours = 6, resolution = 'hour', ...q } = request.query
     if (q.model !== undefined && (q.type !== undefined || q.id !== undefined)) throw new InvalidQueryError('querystring.model is a short form of type=model&id=ID and cannot be combined with type or id')
     const id = q.model ?? q.id
     if (id === undefined) throw new InvalidQueryError('querystring.id is required (or model=ID)')
     const type = q.model !== undefined ? 'model' : (q.type ?? 'model')
-    const metric: TrendMetric = q.metric
     const isRate = (RATE_METRICS as readonly string[]).includes(metric)
     if (isRate && q.stat !== undefined) throw new InvalidQueryError(`querystring.stat does not apply to metric ${metric}`)
-    if (q.resolution === 'minute' && q.hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
+    if (resolution === 'minute' && hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
     const stat = isRate ? null : (q.stat ?? 'p50')
-    const key = `trends\u0000${type}\u0000${id}\u0000${metric}\u0000${stat ?? ''}\u0000${q.hours}\u0000${q.resolution}`
+    const key = `trends\u0000${type}\u0000${id}\u0000${metric}\u0000${stat ?? ''}\u0000${hours}\u0000${resolution}`
     const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readTrends(metricsStore, { type, id, metric, stat, hours: q.hours, resolution: q.resolution }, Date.now())))
+      await readTrends(metricsStore, { type, id, metric, stat, hours, resolution }, Date.now())))
     void reply.header('cache-control', `max-age=${maxAgeSec}`)
     return value
   })

@@ -18,7 +18,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: response(RealtimeSchema, 'The figures', CacheControl), ...ReadErrors }
     }
   }, async (request, reply) => {
-    const { type, id, window } = request.query
+    const { type = 'model', id, window = '1h' } = request.query
     const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
     const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
       await readRealtime(metricsStore, type, id, window, Date.now())))

@@ -3,10 +3,10 @@ import { ENTITY_TYPES } from '../metrics/events.js'
 import { StringEnum, NullableNumber, Stats, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
-  order: StringEnum(['desc', 'asc'], { default: 'desc' }),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-  window: WindowNameSchema,
-  min_requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1 })
+  order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })),
+  window: Type.Optional(WindowNameSchema),
+  min_requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1 }))
 })
 
 export const LeaderboardSchema = Type.Object({
@@ -25,7 +25,7 @@ export const LeaderboardSchema = Type.Object({
 })
 
 export const ProviderSummaryQuerySchema = Type.Object({
-  window: WindowNameSchema,
+  window: Type.Optional(WindowNameSchema),
   provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
 })
 
@@ -53,10 +53,10 @@ export const TrendsQuerySchema = Type.Object({
   type: Type.Optional(StringEnum(ENTITY_TYPES, { description: 'default model' })),
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'short form of type=model&id=ID' })),
-  metric: StringEnum(TREND_METRICS, { default: 'ttft' }),
+  metric: Type.Optional(StringEnum(TREND_METRICS, { default: 'ttft' })),
   stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics' })),
-  hours: Type.Integer({ minimum: 1, maximum: 168, default: 6 }),
-  resolution: StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' })
+  hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 6 })),
+  resolution: Type.Optional(StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' }))
 })
 
 export const TrendsSchema = Type.Object({

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { EntityTypeSchema, Stats, WindowInfo, WindowNameSchema, NullableNumber } from './common.js'
 
 export const RealtimeQuerySchema = Type.Object({
-  type: EntityTypeSchema,
+  type: Type.Optional(EntityTypeSchema),
   id: Type.String({ minLength: 1, maxLength: 256 }),
   window: WindowNameSchema
 })
