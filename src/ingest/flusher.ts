@@ -148,7 +148,8 @@ export class Flusher {
       this.#live.forgetBesides()
       if (this.#failures > 0) this.#log.info({ seq: sealed.seq, retries: this.#failures }, 'flush landed after retries')
       this.#failures = 0
-      await this.#onFlushed?.()
+      // Not awaited: a slow store must not hold up the next flush.
+      void this.#onFlushed?.()
       return
     }
     sealed.groups = failed

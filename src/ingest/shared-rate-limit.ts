@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto'
 import { RATE_LIMIT_PREFIX } from '../store/keys.js'
 import type { MetricsStore } from '../store/types.js'
 
-interface Counter { windowStart: number, synced: number, unsynced: number, sending: number }
+/** This instance's count in a window (`mine`) and the other instances' as last learnt (`others`). */
+interface Counter { windowStart: number, mine: number, others: number, dirty: boolean }
 
 export interface RateLimitState { current: number, ttl: number }
 
 /**
  * A fixed-window rate-limit counter shared by every instance through the store, without a store
- * round trip per request: each instance counts locally and, every `syncMs`, adds its new counts to
- * the shared counters in one round trip and learns the totals. A client can therefore exceed the
+ * round trip per request: each instance counts locally and, every `syncMs`, writes its own count
+ * (an absolute number, so a re-sent write cannot count twice) to the shared counters in one round
+ * trip and learns the totals. A client can therefore exceed the
  * limit by what the other instances admit between two syncs (at most instances × rate × syncMs).
  * While the store is unreachable each instance limits on its own counts (fails open to a
  * per-instance limit, never closed).
@@ -20,10 +22,12 @@ export class SharedRateLimit {
   readonly #counters = new Map<string, Counter>()
   readonly #timer: NodeJS.Timeout
   readonly #maxKeys: number
+  readonly #member: string
   #syncing: Promise<void> | null = null
 
-  constructor (store: MetricsStore, opts: { windowMs: number, syncMs: number, maxKeys?: number }) {
+  constructor (store: MetricsStore, opts: { windowMs: number, syncMs: number, member: string, maxKeys?: number }) {
     this.#store = store
+    this.#member = opts.member
     this.#windowMs = opts.windowMs
     this.#maxKeys = opts.maxKeys ?? 100_000
     this.#timer = setInterval(() => { void this.sync() }, opts.syncMs)
@@ -36,11 +40,12 @@ export class SharedRateLimit {
     let c = this.#counters.get(key)
     if (c === undefined || c.windowStart !== windowStart) {
       if (c === undefined && this.#counters.size >= this.#maxKeys) this.#evictOld(windowStart)
-      c = { windowStart, synced: 0, unsynced: 0, sending: 0 }
+      c = { windowStart, mine: 0, others: 0, dirty: false }
       this.#counters.set(key, c)
     }
-    c.unsynced++
-    return { current: c.synced + c.sending + c.unsynced, ttl: windowStart + this.#windowMs - now }
+    c.mine++
+    c.dirty = true
+    return { current: c.others + c.mine, ttl: windowStart + this.#windowMs - now }
   }
 
   /** Sends the local counts and learns the shared totals; one round trip. Never rejects. */
@@ -51,31 +56,25 @@ export class SharedRateLimit {
   }
 
   async #sync (): Promise<void> {
-    const batch: Array<[string, Counter]> = []
-    for (const entry of this.#counters) {
-      if (entry[1].unsynced > 0) batch.push(entry)
+    const batch: Array<[string, Counter, number]> = []
+    for (const [key, c] of this.#counters) {
+      if (c.dirty) {
+        c.dirty = false
+        batch.push([key, c, c.mine])
+      }
     }
     if (batch.length === 0) return
-    for (const [, c] of batch) {
-      c.sending = c.unsynced
-      c.unsynced = 0
-    }
     try {
-      const totals = await this.#store.addCounters(batch.map(([key, c]) => ({
+      const totals = await this.#store.shareCounts(batch.map(([key, c, mine]) => ({
         key: `${RATE_LIMIT_PREFIX}{${hashKey(key)}}:${c.windowStart}`,
-        delta: c.sending,
+        member: this.#member,
+        count: mine,
         expireAt: c.windowStart + this.#windowMs + 1000
       })))
-      batch.forEach(([, c], i) => {
-        c.synced = Math.max(c.synced + c.sending, totals[i] ?? 0)
-        c.sending = 0
-      })
+      batch.forEach(([, c, mine], i) => { c.others = Math.max(0, (totals[i] ?? mine) - mine) })
     } catch {
-      // Keep counting locally: the requests still count against this instance's view.
-      for (const [, c] of batch) {
-        c.synced += c.sending
-        c.sending = 0
-      }
+      // The store is down: keep limiting on this instance's own counts; the next sync sends them.
+      for (const [, c] of batch) c.dirty = true
     }
   }
 

@@ -18,7 +18,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     await fastify.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] })
   }
   if (config.rateLimitMax === 0) return
-  const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS })
+  const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member: fastify.ingestBuffer.instanceId })
   fastify.addHook('onClose', async () => { shared.close() })
   class Store {
     incr (key: string, cb: (err: Error | null, res?: { current: number, ttl: number }) => void): void {
@@ -43,4 +43,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
       message: `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry after the Retry-After delay`
     })
   })
-}, { name: 'limits', dependencies: ['store', 'auth'] })
+}, { name: 'limits', dependencies: ['store', 'ingest', 'auth'] })

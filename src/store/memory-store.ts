@@ -1,5 +1,5 @@
 import { addFields, applyOp, mergeFields } from './merge.js'
-import { MARKER_TTL_MS, type CounterDelta, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 interface Entry { expireAt: number, fields: Map<string, string> }
 
@@ -20,7 +20,7 @@ export class MemoryStore implements MetricsStore {
   readonly #data = new Map<string, Entry>()
   readonly #markers = new Map<string, { seq: number, expireAt: number }>()
   /** Approximate counters (rate limits), kept apart from the metrics keys. */
-  readonly #counters = new Map<string, { total: number, expireAt: number }>()
+  readonly #counters = new Map<string, { members: Map<string, number>, expireAt: number }>()
   readonly #now: () => number
   readonly #sweeper: NodeJS.Timeout
 
@@ -68,12 +68,18 @@ export class MemoryStore implements MetricsStore {
     return groups.map(() => null)
   }
 
-  async addCounters (items: CounterDelta[]): Promise<number[]> {
+  async shareCounts (items: SharedCount[]): Promise<number[]> {
     const now = this.#now()
-    return items.map(({ key, delta, expireAt }) => {
-      const current = this.#counters.get(key)
-      const total = (current !== undefined && current.expireAt > now ? current.total : 0) + delta
-      this.#counters.set(key, { total, expireAt })
+    return items.map(({ key, member, count, expireAt }) => {
+      let counter = this.#counters.get(key)
+      if (counter === undefined || counter.expireAt <= now) {
+        counter = { members: new Map(), expireAt }
+        this.#counters.set(key, counter)
+      }
+      counter.members.set(member, count)
+      counter.expireAt = expireAt
+      let total = 0
+      for (const c of counter.members.values()) total += c
       return total
     })
   }

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions, type Result } from 'ioredis'
 import { APPLY_LUA, MERGE_LUA } from './lua.js'
-import { MARKER_TTL_MS, type CounterDelta, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -120,15 +120,15 @@ export class RedisStore implements MetricsStore {
     }
   }
 
-  async addCounters (items: CounterDelta[]): Promise<number[]> {
+  async shareCounts (items: SharedCount[]): Promise<number[]> {
     if (items.length === 0) return []
     const pipeline = this.client.pipeline()
-    for (const { key, delta, expireAt } of items) pipeline.incrby(key, delta).pexpireat(key, expireAt)
+    for (const { key, member, count, expireAt } of items) pipeline.hset(key, member, count).pexpireat(key, expireAt).hvals(key)
     const results = await pipeline.exec() ?? []
     return items.map((_, i) => {
-      const [err, total] = results[2 * i] ?? [new Error('no reply from redis'), 0]
+      const [err, counts] = results[3 * i + 2] ?? [new Error('no reply from redis'), []]
       if (err !== null) throw err
-      return Number(total)
+      return (counts as string[]).reduce((sum, c) => sum + Number(c), 0)
     })
   }
 

@@ -44,7 +44,7 @@ export interface MergeRead {
 
 export type Fields = Record<string, string>
 
-export interface CounterDelta { key: string, delta: number, expireAt: number }
+export interface SharedCount { key: string, member: string, count: number, expireAt: number }
 
 export interface MetricsStore {
   readonly kind: 'redis' | 'memory'
@@ -56,11 +56,11 @@ export interface MetricsStore {
    */
   applyGroups: (seq: number, groups: GroupWrite[]) => Promise<Array<Error | null>>
   /**
-   * Adds each delta to its counter, which expires at `expireAt` (epoch ms), and resolves with the
-   * totals. Not idempotent: a re-sent increment counts twice. For approximate shared counters only
-   * (rate limits), never for metrics. Rejects when the store cannot answer.
+   * Sets each member's count in its shared counter (which expires at `expireAt`, epoch ms) and
+   * resolves with each counter's total over all members. Setting an absolute count is idempotent, so
+   * a re-sent command cannot count twice. For shared rate limits. Rejects when the store cannot answer.
    */
-  addCounters: (items: CounterDelta[]) => Promise<number[]>
+  shareCounts: (items: SharedCount[]) => Promise<number[]>
   /** The field names of each hash (HKEYS), in one round trip; rejects when the store cannot answer. */
   fieldNames: (keys: string[]) => Promise<string[][]>
   /** One round trip for all reads; rejects when the store cannot answer. */

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../helpers/app.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import type { CounterDelta, Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
+import type { SharedCount, Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
 
 interface ErrorBody { statusCode: number, error: string, message: string, code?: string }
 interface RealtimeBody { requests: number, generated_at: string, ttft_ms: { count: number } }
@@ -34,8 +34,8 @@ class FakeStore implements MetricsStore {
     return await this.inner.read(reads)
   }
 
-  async addCounters (items: CounterDelta[]): Promise<number[]> {
-    return await this.inner.addCounters(items)
+  async shareCounts (items: SharedCount[]): Promise<number[]> {
+    return await this.inner.shareCounts(items)
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {
