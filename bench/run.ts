@@ -1,0 +1,185 @@
+/**
+ * The benchmark suite (`npm run bench`; `npm run bench -- --duration 20 --full` for longer runs).
+ * Every figure is measured beside its baseline in the same run, on this machine:
+ * - ceiling: a bare Fastify app with the same body schema and response sizes, doing nothing;
+ * - naive: every event its own fire-and-forget Redis pipeline, reads with no cache (bench/baselines).
+ * Each scenario runs its server in its own child process (logging off), warms up, then autocannon.
+ * A redis-server is started on a free loopback port. Results: bench/results/<date>.json and a table.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import { RedisStore } from '../src/store/redis-store.js'
+import { spawnRedis, stopProcess } from '../test/helpers/redis.js'
+import { serve, type Served } from './lib/procs.js'
+import { modelName, seedTraffic, zipf } from './lib/seed.js'
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '6' }, warmup: { type: 'string', default: '2' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const DURATION = Number(values.duration)
+const WARMUP = Number(values.warmup)
+const TOKEN = 'bench-ingest-token-0123456789'
+
+interface Scenario {
+  name: string
+  server: 'ours' | 'ceiling' | 'naive'
+  env?: Record<string, string>
+  connections: number
+  request: (url: string) => autocannon.Options
+  eventsPerRequest?: number
+}
+
+interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number }
+
+const chatBody = (n: number): string => JSON.stringify(n === 1
+  ? { model: 'openai/model-0', success: true, ttft_ms: 412.5, total_time_ms: 2980.1, input_tokens: 900, output_tokens: 310 }
+  : Array.from({ length: n }, (_, i) => ({ model: modelName(i % 50), success: i % 17 !== 0, ...(i % 17 === 0 ? { error_type: 'timeout' } : {}), ttft_ms: 200 + (i * 37) % 900, total_time_ms: 2000 + (i * 91) % 3000, output_tokens: 100 + i })))
+const post = (body: string, headers: Record<string, string> = {}) => (url: string): autocannon.Options => ({ url: `${url}/api/metrics/chat`, method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+const get = (path: string) => (url: string): autocannon.Options => ({ url: url + path })
+
+const COLD = { METRICS_CACHE_TTL_MS: '0' }
+const NO_LIMIT = { METRICS_RATE_LIMIT_MAX: '0' }
+const scenarios: Scenario[] = [
+  { name: 'ceiling: POST, same body schema', server: 'ceiling', connections: 50, request: post(chatBody(1)) },
+  { name: 'ingest single event', server: 'ours', env: NO_LIMIT, connections: 50, request: post(chatBody(1)), eventsPerRequest: 1 },
+  { name: 'naive: ingest single event', server: 'naive', connections: 50, request: post(chatBody(1)), eventsPerRequest: 1 },
+  { name: 'ingest batch of 100', server: 'ours', env: NO_LIMIT, connections: 50, request: post(chatBody(100)), eventsPerRequest: 100 },
+  { name: 'ingest single, token + rate limit', server: 'ours', env: { METRICS_INGEST_TOKEN: TOKEN, METRICS_RATE_LIMIT_MAX: '1000000000' }, connections: 50, request: post(chatBody(1), { authorization: `Bearer ${TOKEN}` }), eventsPerRequest: 1 },
+  { name: 'ceiling: GET, same response size', server: 'ceiling', connections: 50, request: get('/api/metrics/realtime') },
+  { name: 'realtime 1h, cache hot', server: 'ours', env: NO_LIMIT, connections: 50, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
+  { name: 'realtime 1h, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
+  { name: 'naive: realtime 1h (c=10)', server: 'naive', connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
+  { name: 'leaderboard 24h, 300 models, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/health/leaderboard?window=24h') },
+  { name: 'trends 24 h hourly, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/trends?model=openai/model-0&hours=24') }
+]
+
+const ENTRY = { ours: '../../src/server.ts', ceiling: '../baselines/ceiling.ts', naive: '../baselines/naive.ts' }
+
+async function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
+  return await new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
+  })
+}
+
+async function commands (redis: Redis): Promise<number> {
+  return Number((await redis.info('stats')).match(/total_commands_processed:(\d+)/)?.[1] ?? 0)
+}
+
+async function run (): Promise<void> {
+  const { port, proc, dir } = await spawnRedis()
+  const redisUrl = `redis://127.0.0.1:${port}`
+  const redis = new Redis(redisUrl)
+  const rows: Row[] = []
+  try {
+    // Traffic for the read scenarios: 300 models over 24 h, Zipf 100 req/s in all.
+    const store = new RedisStore({ url: redisUrl })
+    await store.connect(2000)
+    const weights = zipf(300)
+    const seeded = await seedTraffic(store, { models: 300, hours: 24, ratePerSec: (m) => 100 * (weights[m] ?? 0) })
+    const memory = await memoryReport(redis, 'Zipf 100 req/s over 300 models', seeded)
+    const memories = [memory]
+    let realtimeBody = '{}'
+    for (const s of scenarios) {
+      if (values.only !== undefined && !s.name.includes(values.only)) continue
+      const env: Record<string, string> = { REDIS_URL: redisUrl, ...(s.server === 'ceiling' ? { CEILING_GET_BODY: realtimeBody } : {}), ...s.env }
+      const server: Served = await serve(ENTRY[s.server], env)
+      try {
+        const opts = { ...s.request(server.url), connections: s.connections }
+        if (s.name.startsWith('realtime 1h, cache hot')) realtimeBody = await (await fetch(opts.url as string)).text()
+        await cannon({ ...opts, duration: WARMUP })
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        const before = await commands(redis)
+        server.resetEld()
+        const r = await cannon({ ...opts, duration: DURATION })
+        const eld = await server.eld()
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const events = (r['2xx'] ?? 0) * (s.eventsPerRequest ?? 0)
+        const cmds = (await commands(redis)) - before
+        rows.push({
+          name: s.name,
+          reqPerSec: r.requests.average,
+          ...(s.eventsPerRequest !== undefined ? { eventsPerSec: r.requests.average * s.eventsPerRequest, eventsPerCommand: cmds > 0 ? events / cmds : undefined, eldP99: eld.p99 } : {}),
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          non2xx: r.non2xx,
+          errors: r.errors
+        })
+        process.stderr.write(`${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
+      } finally {
+        await server.stop()
+      }
+    }
+    if (values.full === true) {
+      await redis.flushall()
+      const n = await seedTraffic(store, { models: 300, hours: 24, ratePerSec: () => 1 })
+      memories.push(await memoryReport(redis, '1 req/s for each of 300 models', n))
+    }
+    await store.close()
+    report(rows, memories)
+  } finally {
+    redis.disconnect()
+    await stopProcess(proc)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+interface Memory { traffic: string, events: number, usedMemory: number, hourBytes: number, minuteBytes: number, otherBytes: number, perModelHour: number, perModelHourWithoutMinutes: number }
+
+async function memoryReport (redis: Redis, traffic: string, events: number): Promise<Memory> {
+  await redis.call('MEMORY', 'PURGE').catch(() => {})
+  const info = await redis.info('memory')
+  const used = Number(info.match(/used_memory:(\d+)/)?.[1]) - Number(info.match(/used_memory_startup:(\d+)/)?.[1])
+  const sizes = { hour: 0, minute: 0, other: 0 }
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
+    cursor = next
+    const p = redis.pipeline()
+    for (const k of batch) p.memory('USAGE', k)
+    const res = (await p.exec()) ?? []
+    batch.forEach((k, i) => {
+      const b = Number(res[i]?.[1] ?? 0)
+      if (/\d{4}-\d\d-\d\d-\d\d-\d\d$/.test(k)) sizes.minute += b
+      else if (/\d{4}-\d\d-\d\d-\d\d$/.test(k)) sizes.hour += b
+      else sizes.other += b
+    })
+  } while (cursor !== '0')
+  const modelHours = 300 * 24
+  const keyed = sizes.hour + sizes.minute + sizes.other
+  return { traffic, events, usedMemory: used, hourBytes: sizes.hour, minuteBytes: sizes.minute, otherBytes: sizes.other, perModelHour: used / modelHours, perModelHourWithoutMinutes: (used * (sizes.hour + sizes.other) / keyed) / modelHours }
+}
+
+function report (rows: Row[], memories: Memory[]): void {
+  const by = (name: string): Row | undefined => rows.find((r) => r.name === name)
+  const ratio = (a: number | undefined, b: number | undefined): string => a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) + '×' : '—'
+  const ceilingPost = by('ceiling: POST, same body schema')?.reqPerSec
+  const ceilingGet = by('ceiling: GET, same response size')?.reqPerSec
+  const single = by('ingest single event')?.reqPerSec
+  const baseline: Record<string, [string, number | undefined]> = {
+    'ingest single event': ['ceiling', ceilingPost],
+    'naive: ingest single event': ['ceiling', ceilingPost],
+    'ingest batch of 100': ['single (events/s ÷ req/s)', single],
+    'ingest single, token + rate limit': ['ceiling', ceilingPost],
+    'realtime 1h, cache hot': ['ceiling', ceilingGet],
+    'realtime 1h, cache off (c=10)': ['naive', by('naive: realtime 1h (c=10)')?.reqPerSec]
+  }
+  const lines = ['| scenario | req/s | events/s | p50 ms | p99 ms | ratio | event-loop p99 ms | events per Redis command |', '|---|---|---|---|---|---|---|---|']
+  for (const r of rows) {
+    const [against, base] = baseline[r.name] ?? ['', undefined]
+    const value = r.name === 'ingest batch of 100' ? r.eventsPerSec : r.reqPerSec
+    lines.push(`| ${r.name} | ${Math.round(r.reqPerSec)} | ${r.eventsPerSec !== undefined ? Math.round(r.eventsPerSec) : ''} | ${r.p50} | ${r.p99} | ${against !== '' ? `${ratio(value, base)} ${against}` : ''} | ${r.eldP99 !== undefined ? r.eldP99.toFixed(1) : ''} | ${r.eventsPerCommand !== undefined ? r.eventsPerCommand.toFixed(1) : ''} |`)
+  }
+  const naive = by('naive: ingest single event')?.reqPerSec
+  lines.push('', `ingest single vs naive: ${ratio(single, naive)}`)
+  lines.push('', '| Redis memory, 300 models × 24 h | events | used_memory | per model-hour | per model-hour without minute buckets |', '|---|---|---|---|---|')
+  for (const m of memories) lines.push(`| ${m.traffic} | ${m.events} | ${(m.usedMemory / 1048576).toFixed(1)} MiB | ${Math.round(m.perModelHour)} B | ${Math.round(m.perModelHourWithoutMinutes)} B |`)
+  const table = lines.join('\n')
+  process.stdout.write(`\n${table}\n`)
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+  const file = new URL(`./results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url)
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), duration: DURATION, node: process.version, cpus: cpus().length, rows, memories, table }, null, 2))
+  process.stdout.write(`\nresults: ${file.pathname}\n`)
+}
+
+await run()
