@@ -15,7 +15,7 @@ import realtimeRoutes from './routes/realtime.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
-import { describeErrors } from './validation.js'
+import { describeErrors, rejectNonFiniteQuery } from './validation.js'
 
 export interface AppOptions {
   config: Config
@@ -42,6 +42,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 /** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
 export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
   for (const schema of [...SharedSchemas, ChatEventSchema, FetchEventSchema]) fastify.addSchema(schema)
+  fastify.addHook('preHandler', rejectNonFiniteQuery)
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })

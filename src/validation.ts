@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import type { TSchema } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
 
 /**
  * Error messages that name the field the way a client wrote it: `body[3].model`, `querystring.window`.
@@ -46,7 +47,7 @@ function anyOfHint (instancePath: string): string {
 }
 
 /** Strict validator for request bodies: no type coercion, no defaults, unknown fields ignored. */
-export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: false })
+export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: false, strictNumbers: true })
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 addFormats(bodyAjv)
 
@@ -55,4 +56,16 @@ export function compileBody<T> (schema: TSchema): ValidateFunction<T> {
   const id = schema.$id
   const known = id !== undefined ? bodyAjv.getSchema<T>(id) : undefined
   return known ?? bodyAjv.compile<T>(schema)
+}
+
+/**
+ * Ajv coerces "Infinity" or "1e400" in a query string to a number that is not finite and then skips
+ * minimum/maximum for it: refuse any such number after validation, naming the parameter.
+ */
+export async function rejectNonFiniteQuery (request: FastifyRequest): Promise<void> {
+  for (const [name, value] of Object.entries(request.query as object)) {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      throw Object.assign(new Error(`querystring.${name} must be a finite number`), { statusCode: 400, code: 'FST_ERR_VALIDATION' })
+    }
+  }
 }

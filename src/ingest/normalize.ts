@@ -6,6 +6,8 @@ import { ChatEventSchema, FetchEventSchema, MAX_BATCH, type ChatEventBody, type 
 import { compileBody, describeErrors } from '../validation.js'
 
 export const MAX_FUTURE_MS = 5 * MINUTE_MS
+/** Date and time joined by T (or a space, as RFC 3339 allows): not by any other whitespace. */
+const ISO_START = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d/
 
 export class EventValidationError extends Error {
   statusCode = 400
@@ -19,6 +21,7 @@ interface Limits { now: number, retentionHours: number }
 /** The event time in epoch ms, or the reason it is refused. */
 function eventTime (raw: number | string | undefined, at: string, l: Limits): number {
   if (raw === undefined) return l.now
+  if (typeof raw === 'string' && !ISO_START.test(raw)) throw new EventValidationError(`${at}.timestamp must be epoch milliseconds or an ISO 8601 string with Z or an offset`)
   // ISO 8601 allows an hours-only offset (+02), which Date.parse does not read.
   const ts = typeof raw === 'number' ? raw : Date.parse(raw.replace(/([+-]\d\d)$/, '$1:00'))
   if (!Number.isFinite(ts)) throw new EventValidationError(`${at}.timestamp is not a valid time`)

@@ -32,8 +32,12 @@ export function bucketName (res: Resolution, ms: number): string {
 
 export interface Bucket { name: string, start: number }
 
-/** The `count` buckets ending with the one holding `endMs`, oldest first. */
+/** Most buckets one range may hold: a year of hours, a week of minutes. */
+export const MAX_RANGE = 10_080
+
+/** The `count` buckets ending with the one holding `endMs`, oldest first (at most MAX_RANGE). */
 export function bucketRange (res: Resolution, endMs: number, count: number): Bucket[] {
+  if (!Number.isSafeInteger(count) || count < 0 || count > MAX_RANGE) throw new RangeError(`bucket count ${count} is outside 0..${MAX_RANGE}`)
   const size = resolutionMs(res)
   const last = bucketStart(res, endMs)
   const out: Bucket[] = []

@@ -208,3 +208,8 @@ t.test('WINDOWS', async (t) => {
     t.equal(w.buckets * (w.res === 'hour' ? 3600 : 60), w.seconds, `${name}: buckets × bucket length = seconds`)
   }
 })
+
+t.test('bucketRange refuses a count it cannot serve', async (t) => {
+  for (const bad of [Infinity, -1, 1.5, NaN, 10_081]) t.throws(() => bucketRange('hour', Date.UTC(2026, 0, 1), bad), RangeError, String(bad))
+  t.equal(bucketRange('minute', Date.UTC(2026, 0, 1), 10_080).length, 10_080, 'a week of minutes is the most')
+})
