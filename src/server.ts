@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
+import { gracefulClose } from './shutdown.js'
 
 /** Entry point: configuration from the environment, listen, and a graceful close on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
@@ -12,11 +13,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const app = await buildApp({ config })
-  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
-    if (err !== undefined) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
-    await app.close()
-  })
+  closeWithGrace({ delay: 15_000 }, gracefulClose(app))
   await app.listen({ host: config.host, port: config.port })
 }
 

@@ -103,7 +103,7 @@ interface Child { code: number | null, out: string, killed: boolean }
 
 /** Runs a TypeScript script in a child node (tsx), killed after `guardMs` if it has not exited. */
 async function runChild (script: string, args: string[], guardMs = 20_000): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...process.execArgv, script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })

@@ -578,7 +578,7 @@ async function getInChild (url: string, timeoutMs: number): Promise<ChildResult>
     await store.close()
   `
   return await new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--max-old-space-size=96', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...process.execArgv, '--max-old-space-size=96', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     let timedOut = false
