@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
@@ -27,9 +27,9 @@ export interface AppOptions {
  * Fastify's own options: one function for the server and the tests, so both validate and log alike.
  * Request bodies are limited to 1 MiB; the Authorization header never reaches the logs.
  */
-export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = { level: config.logLevel }): FastifyServerOptions {
+export function serverOptions (config: Config, logger: false | FastifyLoggerOptions = { level: config.logLevel }): FastifyServerOptions {
   return {
-    logger: logger === false ? false : { ...(typeof logger === 'object' ? logger : {}), redact: ['req.headers.authorization'] },
+    logger: logger === false ? false : { ...logger, redact: ['req.headers.authorization'] },
     bodyLimit: 1_048_576,
     // A slow client cannot hold a connection open forever (the handler itself never waits on Redis).
     requestTimeout: 15_000,
@@ -56,7 +56,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */
-export async function buildApp (opts: AppOptions & { logger?: FastifyServerOptions['logger'] }): Promise<FastifyInstance> {
+export async function buildApp (opts: AppOptions & { logger?: false | FastifyLoggerOptions }): Promise<FastifyInstance> {
   const fastify = Fastify(serverOptions(opts.config, opts.logger)).withTypeProvider<TypeBoxTypeProvider>()
   await fastify.register(app, opts)
   return fastify

@@ -23,27 +23,19 @@ const PATTERN_MESSAGES: Record<string, string> = {
 /** One line for the first error. Fastify's `schemaErrorFormatter` and the event validators share it. */
 export function describeErrors (errors: ErrorObject[], part: string): string {
   // anyOf reports each branch and then itself: the anyOf line is the one that explains the field.
-  const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0]
-  if (first === undefined) return `${part} is invalid`
+  // Ajv reports at least one error whenever it calls for a message.
+  const first = errors.find((e) => e.keyword === 'anyOf') ?? errors[0]!
   const at = fieldPath(part, first.instancePath)
   const p = first.params as Record<string, unknown>
   switch (first.keyword) {
     case 'required': return `${fieldPath(part, `${first.instancePath}/${String(p.missingProperty)}`)} is required`
     case 'enum': return `${at} must be one of ${(p.allowedValues as unknown[]).join(', ')}`
     case 'pattern': return `${at} ${PATTERN_MESSAGES[String(p.pattern)] ?? `must match ${String(p.pattern)}`}`
-    case 'anyOf': {
-      const consts = errors.filter((e) => e.keyword === 'const' && e.instancePath === first.instancePath)
-      if (consts.length > 0) return `${at} must be one of ${consts.map((e) => String((e.params as { allowedValue: unknown }).allowedValue)).join(', ')}`
-      return `${at} ${anyOfHint(first.instancePath)}`
-    }
+    // The only union a field has is the timestamp's.
+    case 'anyOf': return `${at} must be epoch milliseconds or an ISO 8601 string with Z or an offset`
     case 'format': return `${at} must be a ${String(p.format)} string`
     default: return `${at} ${first.message ?? 'is invalid'}`
   }
-}
-
-function anyOfHint (instancePath: string): string {
-  if (instancePath.endsWith('/timestamp')) return 'must be epoch milliseconds or an ISO 8601 string with Z or an offset'
-  return 'does not match any allowed form'
 }
 
 /** Strict validator for request bodies: no type coercion, no defaults, unknown fields ignored. */

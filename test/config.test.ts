@@ -53,3 +53,12 @@ t.test('a bad value names the variable in one line', async (t) => {
     t.notMatch(err.message, /\n/, 'one line')
   }
 })
+
+t.test('NODE_ENV=production needs an ingest token unless anonymous ingest is allowed', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /METRICS_INGEST_TOKEN is required with NODE_ENV=production/)
+  t.same(loadConfig({ NODE_ENV: 'production', METRICS_ALLOW_ANONYMOUS: 'true' }).ingestTokens, [])
+  t.same(loadConfig({ NODE_ENV: 'production', METRICS_INGEST_TOKEN: 'a-token-of-16-chars' }).ingestTokens, ['a-token-of-16-chars'])
+  t.throws(() => loadConfig({ METRICS_ALLOW_ANONYMOUS: 'yes' }), /invalid METRICS_ALLOW_ANONYMOUS="yes": expected one of true, false/)
+  const secret = t.throws(() => loadConfig({ REDIS_PASSWORD: 'x', REDIS_URL: 'http://user:hunter2@h' })) as Error
+  t.notMatch(secret.message, /hunter2/, 'a secret is never echoed')
+})

@@ -72,14 +72,6 @@ function option (v: number | undefined, fallback: number, min: number, max: numb
   return Math.min(max, Math.max(min, Math.floor(v)))
 }
 
-function str (v: unknown): string {
-  try {
-    return String(v)
-  } catch {
-    return ''
-  }
-}
-
 type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
 interface Outcome { kind: 'sent' | 'invalid' | 'refused' | 'retry' | 'network', retryAfterMs?: number }
 
@@ -214,7 +206,7 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   timer.unref?.()
 
   const trackCompletion = (t: { model: string, gateway?: string, provider?: string }): CompletionTracker => {
-    if (t === null || typeof t !== 'object') t = { model: str(t) }
+    if (t === null || typeof t !== 'object') t = { model: String(t) }
     const started = now()
     let ttft: number | undefined
     let done = false

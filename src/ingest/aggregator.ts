@@ -28,7 +28,7 @@ class ChatAgg {
   merge (o: ChatAgg): void {
     this.n += o.n
     this.ok += o.ok
-    for (let i = 0; i < this.err.length; i++) this.err[i] = (this.err[i] ?? 0) + (o.err[i] ?? 0)
+    for (let i = 0; i < this.err.length; i++) this.err[i]! += o.err[i]!
     this.ttft.merge(o.ttft)
     this.total.merge(o.total)
     this.tps.merge(o.tps)
@@ -88,7 +88,7 @@ export class Aggregator {
   readonly entityBucketIds = new Set<string>()
   /** Entity-buckets held that `#besides` does not hold too. */
   #extra = 0
-  #besides: ReadonlySet<string> | null
+  #besides: ReadonlySet<string>
   #arrival = 0
   /** Events held. */
   events = 0
@@ -97,7 +97,7 @@ export class Aggregator {
    * @param besides the entity-buckets of a batch sealed before this one and not yet written: the
    * two buffers together hold |besides| + `extra` distinct entity-buckets.
    */
-  constructor (besides: ReadonlySet<string> | null = null) {
+  constructor (besides: ReadonlySet<string> = new Set()) {
     this.#besides = besides
   }
 
@@ -108,7 +108,7 @@ export class Aggregator {
 
   /** The batch sealed before this one has landed: everything held here counts now. */
   forgetBesides (): void {
-    this.#besides = null
+    this.#besides = new Set()
     this.#extra = this.entityBucketIds.size
   }
 
@@ -116,7 +116,7 @@ export class Aggregator {
   newEntityBuckets (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): number {
     const fresh = new Set<string>()
     const consider = (ids: string[]): void => {
-      for (const id of ids) if (!this.entityBucketIds.has(id) && this.#besides?.has(id) !== true) fresh.add(id)
+      for (const id of ids) if (!this.entityBucketIds.has(id) && !this.#besides.has(id)) fresh.add(id)
     }
     for (const e of chat) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]]))
     for (const e of fetch) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['gateway', e.gateway]]))
@@ -127,7 +127,7 @@ export class Aggregator {
     for (const id of ids) {
       if (this.entityBucketIds.has(id)) continue
       this.entityBucketIds.add(id)
-      if (this.#besides?.has(id) !== true) this.#extra++
+      if (!this.#besides.has(id)) this.#extra++
     }
   }
 
@@ -148,8 +148,7 @@ export class Aggregator {
     a.n++
     if (e.success) a.ok++
     else {
-      const i = CHAT_ERROR_TYPES.indexOf(e.errorType ?? 'other')
-      a.err[i] = (a.err[i] ?? 0) + 1
+      a.err[CHAT_ERROR_TYPES.indexOf(e.errorType ?? 'other')]! += 1
     }
     if (e.ttftMs !== undefined) a.ttft.add(e.ttftMs)
     if (e.totalMs !== undefined) a.total.add(e.totalMs)
@@ -244,7 +243,7 @@ export class Aggregator {
           const a = b.chat
           stats.push(['i', 'n', String(a.n)])
           if (a.ok > 0) stats.push(['i', 'ok', String(a.ok)])
-          CHAT_ERROR_TYPES.forEach((t, i) => { if ((a.err[i] ?? 0) > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
+          CHAT_ERROR_TYPES.forEach((t, i) => { if (a.err[i]! > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
           if (a.inTok > 0) stats.push(['i', 'tokens:in', String(a.inTok)])
           if (a.outTok > 0) stats.push(['i', 'tokens:out', String(a.outTok)])
           if (entity.type === 'model' && a.latest !== null) stats.push(['l', 'last:provider', latestValue(a.latest.ts, a.latest.value)])

@@ -81,7 +81,7 @@ function eventsValidator<B, E> (schema: typeof ChatEventSchema | typeof FetchEve
       for (let i = 0; i < items.length; i++) {
         const at = batch ? `body[${i}]` : 'body'
         const item = items[i]
-        if (!check(item)) return { error: new EventValidationError(describeErrors(check.errors ?? [], at)) }
+        if (!check(item)) return { error: new EventValidationError(describeErrors(check.errors!, at)) }
         out.push(convert(item as B, at, l))
       }
     } catch (err) {

@@ -7,6 +7,19 @@ import { SharedRateLimit } from '../ingest/shared-rate-limit.js'
 /** How often each instance adds its rate-limit counts to the shared counters. */
 export const RATE_LIMIT_SYNC_MS = 250
 
+/** The @fastify/rate-limit store over a SharedRateLimit: one counter per key for every route. */
+export function rateLimitStore (shared: Pick<SharedRateLimit, 'incr'>) {
+  return class Store {
+    incr (key: string, cb: (err: Error | null, res?: { current: number, ttl: number }) => void): void {
+      cb(null, shared.incr(key))
+    }
+
+    child (): Store {
+      return this
+    }
+  }
+}
+
 /**
  * CORS from the CORS_ORIGINS allow-list (none: no CORS headers), and a rate limit per bearer token
  * (else per IP) on the /api/ routes, shared by all instances through the store without a round trip
@@ -20,20 +33,11 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   if (config.rateLimitMax === 0) return
   const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member: fastify.ingestBuffer.instanceId })
   fastify.addHook('onClose', async () => { shared.close() })
-  class Store {
-    incr (key: string, cb: (err: Error | null, res?: { current: number, ttl: number }) => void): void {
-      cb(null, shared.incr(key))
-    }
-
-    child (): Store {
-      return this
-    }
-  }
   await fastify.register(rateLimit, {
     global: true,
     max: config.rateLimitMax,
     timeWindow: config.rateLimitWindowMs,
-    store: Store,
+    store: rateLimitStore(shared),
     keyGenerator: (request) => request.tokenId !== undefined ? `t:${request.tokenId}` : `ip:${request.ip}`,
     allowList: (request) => !request.url.startsWith('/api/') && !request.url.startsWith('/metrics'),
     errorResponseBuilder: (_request, ctx) => ({

@@ -10,7 +10,7 @@ import swaggerUi from '@fastify/swagger-ui'
 export default fp(async (fastify) => {
   await fastify.register(swagger, {
     // Shared schemas become components named by their $id.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
+    refResolver: { buildLocalReference: (json) => String(json.$id) },
     openapi: {
       openapi: '3.1.0',
       info: {

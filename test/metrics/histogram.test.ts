@@ -335,3 +335,9 @@ t.test('percentile of values below 0.3 (under 300 recorded units: tokens/s of sl
   const want = nearestRank([...samples].sort((a, b) => a - b), 50)
   t.ok(s.p50 !== null && Math.abs(s.p50 - want) / want <= 0.02, `p50 ${s.p50} within 2 % of ${want}`)
 })
+
+t.test('percentile when the bins hold fewer samples than the count (a bucket expired between reads)', async (t) => {
+  const bins = new Map<number | 'z', number>([[binOf(100_000) as number, 1]])
+  const s = statsOf({ n: 4, sum: 400_000, min: 100_000, max: 250_000 }, bins)
+  t.equal(s.p90, 250, 'falls back to the exact max')
+})
