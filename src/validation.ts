@@ -43,11 +43,9 @@ export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaul
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 addFormats(bodyAjv)
 
-/** Compiled once per schema $id (apps built again in one process share the compiled validator). */
+/** Compiled once per schema $id (every body schema has one; apps built again in one process share it). */
 export function compileBody<T> (schema: TSchema): ValidateFunction<T> {
-  const id = schema.$id
-  const known = id !== undefined ? bodyAjv.getSchema<T>(id) : undefined
-  return known ?? bodyAjv.compile<T>(schema)
+  return bodyAjv.getSchema<T>(schema.$id!) ?? bodyAjv.compile<T>(schema)
 }
 
 /**

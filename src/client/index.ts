@@ -73,7 +73,7 @@ function option (v: number | undefined, fallback: number, min: number, max: numb
 }
 
 type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
-interface Outcome { kind: 'sent' | 'invalid' | 'refused' | 'retry' | 'network', retryAfterMs?: number }
+type Outcome = { kind: 'sent' | 'invalid' | 'refused' | 'network' } | { kind: 'retry', retryAfterMs: number }
 
 export function createMetricsClient (opts: MetricsClientOptions): MetricsClient {
   const base = opts.baseUrl.replace(/\/+$/, '')
@@ -153,7 +153,7 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
         return
       case 'retry':
         counts.retries++
-        pausedUntil = Date.now() + (outcome.retryAfterMs ?? flushIntervalMs)
+        pausedUntil = Date.now() + outcome.retryAfterMs
         queues[route].unshift(...batch)
         trim(route)
         return

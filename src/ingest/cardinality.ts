@@ -74,8 +74,8 @@ export class CardinalityGuard {
     const types = ['model', 'provider', 'gateway'] as const
     try {
       const names = await this.#store.fieldNames(types.map((type) => indexKey(type, 'requests', hour)))
-      if (hour !== this.#hour) return
-      types.forEach((type, i) => { for (const id of names[i] ?? []) this.#known[type].add(id) })
+      // Had the hour turned meanwhile, the new hour would start with the old one's ids: generous, harmless.
+      types.forEach((type, i) => { for (const id of names[i]!) this.#known[type].add(id) })
     } catch {
       // The store is down: keep the local view; the flusher reports the outage.
     }

@@ -140,7 +140,7 @@ export class Flusher {
       }
     }
     const sealed = this.#sealed
-    const results = await this.#store.applyGroups(sealed.seq, sealed.groups)
+    const results = await this.#store.applyGroups(sealed.seq, sealed.groups).catch((err: unknown) => sealed.groups.map(() => err))
     const failed = sealed.groups.filter((_, i) => results[i] !== null)
     if (failed.length === 0) {
       this.flushedEvents += sealed.events

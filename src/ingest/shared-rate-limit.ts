@@ -71,7 +71,7 @@ export class SharedRateLimit {
         count: mine,
         expireAt: c.windowStart + this.#windowMs + 1000
       })))
-      batch.forEach(([, c, mine], i) => { c.others = Math.max(0, (totals[i] ?? mine) - mine) })
+      batch.forEach(([, c, mine], i) => { c.others = Math.max(0, totals[i]! - mine) })
     } catch {
       // The store is down: keep limiting on this instance's own counts; the next sync sends them.
       for (const [, c] of batch) c.dirty = true

@@ -17,12 +17,12 @@ export function binsOf (hist: Fields): Map<number | typeof ZERO_BIN, number> {
 }
 
 /** Stats of distribution `name` from a merged stats hash and its merged histogram. */
-export function decodeStats (stats: Fields, name: string, hist: Fields | undefined): Stats {
-  return statsOf(summaryOf(stats, name), binsOf(hist ?? {}))
+export function decodeStats (stats: Fields, name: string, hist: Fields): Stats {
+  return statsOf(summaryOf(stats, name), binsOf(hist))
 }
 
 export type StatName = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'
 
-export function decodeStat (stats: Fields, name: string, hist: Fields | undefined, stat: StatName): number | null {
-  return statOf(summaryOf(stats, name), binsOf(hist ?? {}), stat)
+export function decodeStat (stats: Fields, name: string, hist: Fields, stat: StatName): number | null {
+  return statOf(summaryOf(stats, name), binsOf(hist), stat)
 }

@@ -3,7 +3,7 @@ import { healthScore, successRate } from '../metrics/health.js'
 import { indexKey } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
 import type { Fields, MetricsStore } from '../store/types.js'
-import { decodeStat } from './decode.js'
+import { decodeStat, num } from './decode.js'
 import { entityRead } from './realtime.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
@@ -38,8 +38,8 @@ export async function readActivity (store: MetricsStore, type: 'model' | 'provid
     keys.push(indexKey(type, 'requests', b.name), indexKey(type, 'successes', b.name))
     slots.push(0, 1)
   }
-  const [[requests = {}, successes = {}] = []] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }])
-  return Object.entries(requests).map(([id, n]) => ({ id, requests: Number(n), successes: Number(successes[id] ?? 0) }))
+  const [[requests, successes]] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }]) as [[Fields, Fields]]
+  return Object.entries(requests).map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
 }
 
 /**
@@ -48,7 +48,8 @@ export async function readActivity (store: MetricsStore, type: 'model' | 'provid
  */
 export function rank<T extends { id: string, requests: number, score: number }> (rows: T[], order: 'asc' | 'desc'): T[] {
   const dir = order === 'desc' ? -1 : 1
-  return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  // Ids are unique in a ranking, so two rows never compare equal.
+  return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : 1))
 }
 
 /**
@@ -59,11 +60,11 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
   const w = resolveWindow(q.window, now)
   const active = (await readActivity(store, 'model', w))
     .filter((a) => a.requests >= q.minRequests)
-    .map((a) => ({ ...a, score: healthScore(a.successes, a.requests) ?? 0 }))
+    .map((a) => ({ ...a, score: healthScore(a.successes, a.requests)! }))
   const top = rank(active, q.order).slice(0, q.limit)
   const details = await store.read(top.map((a) => entityRead('model', a.id, ['stats', 'ttft', 'total'], w.buckets)))
   const entries = top.map((a, i): LeaderboardEntry => {
-    const [stats = {}, ttft, total] = details[i] ?? []
+    const [stats, ttft, total] = details[i] as [Fields, Fields, Fields]
     return {
       rank: i + 1,
       model: a.id,

@@ -1,7 +1,7 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import type { Stats } from '../metrics/histogram.js'
-import type { MetricsStore } from '../store/types.js'
+import type { Fields, MetricsStore } from '../store/types.js'
 import { decodeStats, num } from './decode.js'
 import { readActivity } from './leaderboard.js'
 import { entityRead } from './realtime.js'
@@ -30,7 +30,7 @@ export async function readProviderSummary (store: MetricsStore, windowName: Wind
   const merged = await store.read(ids.map((id) => entityRead('provider', id, ['stats', 'ttft', 'total', 'models'], w.buckets)))
   const rows: ProviderRow[] = []
   ids.forEach((id, i) => {
-    const [stats = {}, ttft, total, models = {}] = merged[i] ?? []
+    const [stats, ttft, total, models] = merged[i] as [Fields, Fields, Fields, Fields]
     const requests = num(stats, 'n')
     if (requests === 0) return
     const successes = num(stats, 'ok')
@@ -47,6 +47,6 @@ export async function readProviderSummary (store: MetricsStore, windowName: Wind
       health_score: healthScore(successes, requests)
     })
   })
-  rows.sort((a, b) => b.requests - a.requests || (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0))
+  rows.sort((a, b) => b.requests - a.requests || (a.provider < b.provider ? -1 : 1))
   return { window: w.info, providers: rows }
 }

@@ -4,7 +4,7 @@ import { healthScore, successRate } from '../metrics/health.js'
 import type { Stats } from '../metrics/histogram.js'
 import { entityKey, type Family } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
-import type { MergeRead, MetricsStore } from '../store/types.js'
+import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
 import { decodeStats, num } from './decode.js'
 import { resolveWindow } from './window.js'
 
@@ -48,8 +48,7 @@ export function entityRead (type: EntityType, id: string, families: Family[], bu
 export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']
-  const [merged = []] = await store.read([entityRead(type, id, families, w.buckets)])
-  const [stats = {}, ttft, total, tps, fetchRt] = merged
+  const [[stats, ttft, total, tps, fetchRt]] = await store.read([entityRead(type, id, families, w.buckets)]) as [[Fields, Fields, Fields, Fields, Fields]]
   const requests = num(stats, 'n')
   const successes = num(stats, 'ok')
   const answer: RealtimeAnswer = {

@@ -2,7 +2,7 @@ import { bucketRange, type Resolution } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import { successRate } from '../metrics/health.js'
 import { entityKey, type Family } from '../store/keys.js'
-import type { MergeRead, MetricsStore } from '../store/types.js'
+import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
 import { decodeStat, num, type StatName } from './decode.js'
 
 export const DIST_METRICS = { ttft: 'ttft', total_time: 'total', output_tokens_per_second: 'tps' } as const
@@ -36,13 +36,13 @@ export async function readTrends (store: MetricsStore, q: TrendQuery, now: numbe
       read.counters?.push(true)
     }
   })
-  const [slots = []] = await store.read([read])
+  const [slots] = await store.read([read]) as [Fields[]]
   const points = buckets.map((b, i): TrendPoint => {
-    const stats = slots[i * perBucket] ?? {}
+    const stats = slots[i * perBucket]!
     const t = new Date(b.start).toISOString()
     if (family !== null) {
       const count = num(stats, `${family}:n`)
-      return { t, count, value: count === 0 ? null : decodeStat(stats, family, slots[i * perBucket + 1], q.stat ?? 'p50') }
+      return { t, count, value: count === 0 ? null : decodeStat(stats, family, slots[i * perBucket + 1]!, q.stat!) }
     }
     const requests = num(stats, 'n')
     const successes = num(stats, 'ok')

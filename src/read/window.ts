@@ -11,6 +11,6 @@ export function resolveWindow (name: WindowName, now: number): ResolvedWindow {
   const buckets = bucketRange(spec.res, now, spec.buckets)
   return {
     buckets,
-    info: { from: new Date(buckets[0]?.start ?? now).toISOString(), to: new Date(now).toISOString(), seconds: spec.seconds }
+    info: { from: new Date(buckets[0]!.start).toISOString(), to: new Date(now).toISOString(), seconds: spec.seconds }
   }
 }

@@ -95,8 +95,8 @@ export class MemoryStore implements MetricsStore {
       const out: Fields[] = Array.from({ length: r.nSlots }, () => ({}))
       r.keys.forEach((key, i) => {
         const entry = this.#live(key, now)
-        const slot = out[r.slots[i] ?? 0]
-        if (entry === undefined || slot === undefined) return
+        const slot = out[r.slots[i]!]!
+        if (entry === undefined) return
         if (r.counters?.[i] === true) addFields(slot, entry.fields)
         else mergeFields(slot, entry.fields)
       })

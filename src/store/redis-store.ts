@@ -58,7 +58,10 @@ function asError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
-/** The Redis store: one EVALSHA per group on writes, one per read, each batch in one pipeline. */
+/**
+ * The Redis store: one EVALSHA per group on writes, one per read, each batch in one pipeline. A
+ * pipeline without MULTI always answers one reply per command (`exec()` is null only after MULTI).
+ */
 export class RedisStore implements MetricsStore {
   readonly kind = 'redis' as const
   readonly client: Redis
@@ -108,25 +111,20 @@ export class RedisStore implements MetricsStore {
       }
       pipeline.metricsApply(g.keys.length + 1, ...args)
     }
-    try {
-      const results = await pipeline.exec() ?? []
-      return groups.map((_, i) => {
-        const reply = results[i]
-        if (reply === undefined) return new Error('no reply from redis')
-        return reply[0] === null ? null : asError(reply[0])
-      })
-    } catch (err) {
-      return groups.map(() => asError(err))
-    }
+    const results = (await pipeline.exec())!
+    return groups.map((_, i) => {
+      const err = results[i]![0]
+      return err === null ? null : asError(err)
+    })
   }
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
     if (items.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const { key, member, count, expireAt } of items) pipeline.hset(key, member, count).pexpireat(key, expireAt).hvals(key)
-    const results = await pipeline.exec() ?? []
+    const results = (await pipeline.exec())!
     return items.map((_, i) => {
-      const [err, counts] = results[3 * i + 2] ?? [new Error('no reply from redis'), []]
+      const [err, counts] = results[3 * i + 2]!
       if (err !== null) throw err
       return (counts as string[]).reduce((sum, c) => sum + Number(c), 0)
     })
@@ -136,9 +134,9 @@ export class RedisStore implements MetricsStore {
     if (keys.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const key of keys) pipeline.hkeys(key)
-    const results = await pipeline.exec() ?? []
+    const results = (await pipeline.exec())!
     return keys.map((_, i) => {
-      const [err, names] = results[i] ?? [new Error('no reply from redis'), []]
+      const [err, names] = results[i]!
       if (err !== null) throw err
       return (names as string[]).map(String)
     })
@@ -148,7 +146,7 @@ export class RedisStore implements MetricsStore {
     if (reads.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)
-    const results = await pipeline.exec() ?? []
+    const results = (await pipeline.exec())!
     return results.map(([err, value], i) => {
       if (err !== null) throw err
       const slots = Array.isArray(value) ? value : []

@@ -52,7 +52,8 @@ export interface MetricsStore {
    * Apply each group with sequence `seq`, unless the group's marker already holds `seq` or later
    * (then it is skipped: it landed before). Sequences of one instance must be applied in order.
    * Resolves with one entry per group: null when applied or skipped, the error when it may not have
-   * landed (the caller retries that group with the same `seq`). Never rejects.
+   * landed (the caller retries that group with the same `seq`). A rejection means the same for every
+   * group.
    */
   applyGroups: (seq: number, groups: GroupWrite[]) => Promise<Array<Error | null>>
   /**

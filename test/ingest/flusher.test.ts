@@ -17,3 +17,29 @@ t.test('Flusher.start is idempotent and stop ends the timer', async (t) => {
   f.stop()
   f.stop()
 })
+
+t.test('Flusher treats a store that rejects as a failed flush and keeps everything', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const apply = store.applyGroups.bind(store)
+  let fail = true
+  store.applyGroups = async (seq, groups) => { if (fail) throw new Error('connection lost'); return await apply(seq, groups) }
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 100, retentionHours: 168, log })
+  f.addChat({ model: 'a/b', provider: 'a', gateway: 'g', success: true, errorType: null, ttftMs: undefined, totalMs: undefined, inputTokens: undefined, outputTokens: undefined, ts: Date.now() })
+  t.equal(await f.flush(), false, 'the flush failed')
+  t.equal(f.pendingEvents, 1, 'the event is still held')
+  fail = false
+  t.equal(await f.drain(5000), 0, 'and lands when the store answers')
+})
+
+t.test('Flusher.hasRoomFor counts fetch events near the limit', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 4, retentionHours: 168, log })
+  const fetchOf = (gateway: string) => ({ gateway, success: true, errorType: null, modelCount: 1, responseTimeMs: 1, ts: Date.now() })
+  t.ok(f.hasRoomFor([], [fetchOf('g1')]))
+  f.addFetch(fetchOf('g1'))
+  t.ok(f.hasRoomFor([], [fetchOf('g1'), fetchOf('g1'), fetchOf('g1')]), 'the same gateway-minute adds nothing (exact count near the limit)')
+  f.addFetch(fetchOf('g2'))
+  t.notOk(f.hasRoomFor([], [fetchOf('g3')]), 'a third gateway would need 2 more entity-buckets than the 4 allowed')
+})

@@ -27,3 +27,13 @@ t.test('MemoryStore sweeps expired keys and markers', async (t) => {
   await store.applyGroups(1, [{ marker: 'm', keys: [{ key: 'a', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
   t.same(store.keys(), ['a'], 'an expired marker no longer blocks its sequence')
 })
+
+t.test('MemoryStore sweeps expired shared counters', async (t) => {
+  let now = 1_000_000
+  const store = new MemoryStore({ now: () => now, sweepIntervalMs: 1_000_000 })
+  t.teardown(() => store.close())
+  t.same(await store.shareCounts([{ key: 'c', member: 'a', count: 2, expireAt: now + 1000 }, { key: 'c', member: 'b', count: 3, expireAt: now + 1000 }]), [2, 5])
+  now += 1000
+  store.sweep()
+  t.same(await store.shareCounts([{ key: 'c', member: 'a', count: 1, expireAt: now + 1000 }]), [1], 'an expired counter starts again')
+})
