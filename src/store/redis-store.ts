@@ -9,13 +9,8 @@ declare module 'ioredis' {
   }
 }
 
-export interface RedisConnection {
-  url?: string | undefined
-  host?: string | undefined
-  port?: number | undefined
-  password?: string | undefined
-  db?: number | undefined
-}
+/** Either a URL, or the parts of one (the REDIS_HOST family). */
+export type RedisConnection = { url: string } | { host: string, port: number, db: number, password?: string }
 
 /**
  * Client settings chosen so that nothing waits on Redis for long (ioredis 6 otherwise holds a command
@@ -35,27 +30,13 @@ export const REDIS_CLIENT_DEFAULTS: RedisOptions = {
 
 export function redisOptions (conn: RedisConnection, extra: RedisOptions = {}): RedisOptions {
   const base: RedisOptions = { ...REDIS_CLIENT_DEFAULTS, ...extra }
-  if (conn.url === undefined) {
-    return {
-      ...base,
-      host: conn.host ?? '127.0.0.1',
-      port: conn.port ?? 6379,
-      db: conn.db ?? 0,
-      ...(conn.password !== undefined ? { password: conn.password } : {})
-    }
-  }
-  return base
+  return 'url' in conn ? base : { ...base, ...conn }
 }
 
-function toFields (flat: unknown): Fields {
+function toFields (flat: unknown[]): Fields {
   const out: Fields = {}
-  if (!Array.isArray(flat)) return out
   for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
   return out
-}
-
-function asError (err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err))
 }
 
 /**
@@ -69,7 +50,7 @@ export class RedisStore implements MetricsStore {
 
   constructor (conn: RedisConnection, extra: RedisOptions = {}) {
     const options = redisOptions(conn, extra)
-    this.client = conn.url !== undefined ? new Redis(conn.url, options) : new Redis(options)
+    this.client = 'url' in conn ? new Redis(conn.url, options) : new Redis(options)
     this.client.defineCommand('metricsApply', { lua: APPLY_LUA })
     this.client.defineCommand('metricsMerge', { lua: MERGE_LUA })
   }
@@ -99,7 +80,6 @@ export class RedisStore implements MetricsStore {
   }
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
-    if (groups.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const g of groups) {
       const args: Array<string | number> = [g.marker]
@@ -114,12 +94,11 @@ export class RedisStore implements MetricsStore {
     const results = (await pipeline.exec())!
     return groups.map((_, i) => {
       const err = results[i]![0]
-      return err === null ? null : asError(err)
+      return err
     })
   }
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
-    if (items.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const { key, member, count, expireAt } of items) pipeline.hset(key, member, count).pexpireat(key, expireAt).hvals(key)
     const results = (await pipeline.exec())!
@@ -131,7 +110,6 @@ export class RedisStore implements MetricsStore {
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {
-    if (keys.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const key of keys) pipeline.hkeys(key)
     const results = (await pipeline.exec())!
@@ -149,8 +127,8 @@ export class RedisStore implements MetricsStore {
     const results = (await pipeline.exec())!
     return results.map(([err, value], i) => {
       if (err !== null) throw err
-      const slots = Array.isArray(value) ? value : []
-      return Array.from({ length: reads[i]?.nSlots ?? 0 }, (_, s) => toFields(slots[s]))
+      const slots = value as unknown[][]
+      return Array.from({ length: reads[i]!.nSlots }, (_, s) => toFields(slots[s]!))
     })
   }
 

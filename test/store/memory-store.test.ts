@@ -18,6 +18,8 @@ t.test('MemoryStore sweeps expired keys and markers', async (t) => {
   t.teardown(() => store.close())
   await store.applyGroups(1, [{ marker: 'm', keys: [{ key: 'a', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
   t.equal(store.size, 1)
+  store.sweep()
+  t.equal(store.size, 1, 'a live key survives a sweep')
   now += 1000
   t.same(store.keys(), [], 'an expired key is never read')
   store.sweep()

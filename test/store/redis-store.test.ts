@@ -33,7 +33,7 @@ t.test('RedisStore refuses a wrong password at connect', async (t) => {
   const redis = await startRedis(t)
   if (redis === null) return
   await redis.client.config('SET', 'requirepass', 'right')
-  const store = new RedisStore({ host: '127.0.0.1', port: redis.port, password: 'wrong' })
+  const store = new RedisStore({ host: '127.0.0.1', port: redis.port, db: 0, password: 'wrong' })
   store.client.on('error', () => {})
   t.teardown(() => store.close())
   await t.rejects(store.connect(2000), /WRONGPASS|invalid/i)
@@ -53,6 +53,8 @@ t.test('RedisStore while Redis is down: fails fast, never hangs', async (t) => {
   await t.rejects(store.read([{ keys: ['{d}:k'], slots: [0], nSlots: 1 }]))
   await t.rejects(store.ping())
   t.ok(Date.now() - started < 10_000, 'within the command timeout')
+  await store.close()
+  await t.resolves(store.close(), 'closing twice is harmless')
 })
 
 t.test('redisOptions', async (t) => {
