@@ -16,6 +16,7 @@ import { entityRead } from '../src/read/realtime.js'
 import { resolveWindow } from '../src/read/window.js'
 import { RedisStore } from '../src/store/redis-store.js'
 import { spawnRedis, stopProcess } from '../test/helpers/redis.js'
+import { mulberry32 } from '../test/helpers/random.js'
 
 const { values } = parseArgs({
   options: {
@@ -31,15 +32,6 @@ const PER_HOUR = Number(values['per-hour'])
 const RUNS = Number(values.runs)
 
 /** Seeded PRNG so runs are comparable. */
-function mulberry32 (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const rnd = mulberry32(42)
 const lognormal = (median: number, sigma: number): number => median * Math.exp(sigma * Math.sqrt(-2 * Math.log(rnd() || 1e-12)) * Math.cos(2 * Math.PI * rnd()))
 

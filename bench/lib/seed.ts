@@ -1,17 +1,9 @@
 import { Aggregator } from '../../src/ingest/aggregator.js'
 import { HOUR_MS, MINUTE_MS } from '../../src/metrics/buckets.js'
 import type { MetricsStore } from '../../src/store/types.js'
+import { mulberry32 } from '../../test/helpers/random.js'
 
 /** Seeded PRNG so runs are comparable. */
-export function mulberry32 (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const PROVIDERS = ['openai', 'anthropic', 'google', 'meta', 'mistral', 'deepseek', 'qwen', 'cohere', 'xai', 'perplexity']
 

@@ -4,6 +4,7 @@ import type { ChatErrorType, ChatEvent, EntityType, FetchEvent } from '../../src
 import { GAMMA, statsOf, ZERO_BIN } from '../../src/metrics/histogram.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { FieldOp, Fields, GroupWrite, KeyWrite } from '../../src/store/types.js'
+import { mulberry32 } from '../helpers/random.js'
 
 // ---------------------------------------------------------------------------------------------
 // Fixed clock and expectations written out by hand (not taken from src/store/keys.ts or buckets.ts).
@@ -116,16 +117,6 @@ function expectedExpiry (key: string, retentionHours: number): number {
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + 2 * HOUR
 }
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 

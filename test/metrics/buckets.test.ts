@@ -12,6 +12,7 @@ import {
   WINDOWS,
   type Resolution
 } from '../../src/metrics/buckets.js'
+import { mulberry32 } from '../helpers/random.js'
 
 const MIN = 60_000
 const HOUR = 3_600_000
@@ -27,16 +28,6 @@ function isoMinute (ms: number): string {
 }
 
 /** A deterministic PRNG for the property checks. */
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Runs `fn` with the process time zone set to `tz`, restoring it afterwards. */
 function withTz (t: Test, tz: string): void {

@@ -15,21 +15,12 @@ import {
   ZERO_BIN,
   type Stats
 } from '../../src/metrics/histogram.js'
+import { mulberry32 } from '../helpers/random.js'
 
 // ---------------------------------------------------------------------------------------------
 // Reproducible samples: mulberry32 + Box–Muller, written here so the runs do not depend on the
 // implementation or on Math.random.
 
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function normal (rnd: () => number): () => number {
   return () => {
