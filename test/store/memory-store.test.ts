@@ -23,7 +23,11 @@ t.test('MemoryStore sweeps expired keys and markers', async (t) => {
   now += 1000
   store.sweep()
   t.equal(store.size, 0, 'an expired key is swept')
-  t.same(store.keys(), [], 'and never read')
+  await store.applyGroups(2, [{ marker: 'm2', keys: [{ key: 'b', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
+  now += 1000
+  t.equal(store.size, 1, 'held until swept or read')
+  t.same(store.keys(), [], 'an expired key is never read, even before a sweep')
+  t.equal(store.size, 0, 'and reading it drops it')
   now += 25 * 3_600_000
   store.sweep()
   await store.applyGroups(1, [{ marker: 'm', keys: [{ key: 'a', expireAt: now + 1000, ops: [['i', 'n', '1']] }] }])
