@@ -46,6 +46,17 @@ export const Stats = Type.Ref(StatsSchema)
 export const WindowInfo = Type.Ref(WindowInfoSchema)
 const ErrorRef = Type.Ref(ErrorSchema)
 
+/** The figures every read answers for a set of requests: counts, rates, errors by type, TTFT and total time. */
+export const TrafficProperties = {
+  requests: Type.Integer(),
+  successes: Type.Integer(),
+  failures: Type.Integer(),
+  success_rate: NullableNumber,
+  errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
+  ttft_ms: Stats,
+  total_time_ms: Stats
+}
+
 interface HeaderSpec { type: 'string' | 'integer', description: string }
 
 /** A response schema with its OpenAPI description and headers (read by @fastify/swagger). */

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
-import { StringEnum, NullableNumber, Stats, WindowInfo, WindowNameSchema } from './common.js'
+import { StringEnum, NullableNumber, Stats, TrafficProperties, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
   order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
@@ -34,13 +34,7 @@ export const ProviderSummarySchema = Type.Object({
   providers: Type.Array(Type.Object({
     provider: Type.String(),
     models: Type.Integer(),
-    requests: Type.Integer(),
-    successes: Type.Integer(),
-    failures: Type.Integer(),
-    success_rate: NullableNumber,
-    errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
-    ttft_ms: Stats,
-    total_time_ms: Stats,
+    ...TrafficProperties,
     health_score: NullableNumber
   }))
 })

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { EntityTypeSchema, Stats, WindowInfo, WindowNameSchema, NullableNumber } from './common.js'
+import { EntityTypeSchema, Stats, TrafficProperties, WindowInfo, WindowNameSchema, NullableNumber } from './common.js'
 
 export const RealtimeQuerySchema = Type.Object({
   type: Type.Optional(EntityTypeSchema),
@@ -11,13 +11,7 @@ export const RealtimeSchema = Type.Object({
   type: Type.String(),
   id: Type.String(),
   window: WindowInfo,
-  requests: Type.Integer(),
-  successes: Type.Integer(),
-  failures: Type.Integer(),
-  success_rate: NullableNumber,
-  errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
-  ttft_ms: Stats,
-  total_time_ms: Stats,
+  ...TrafficProperties,
   output_tokens_per_second: Stats,
   health_score: NullableNumber,
   generated_at: Type.String({ format: 'date-time' }),
