@@ -1,4 +1,4 @@
-import { bucketName } from '../metrics/buckets.js'
+import { bucketName, bucketStart } from '../metrics/buckets.js'
 import type { ChatEvent, EntityType, FetchEvent } from '../metrics/events.js'
 import { indexKey } from '../store/keys.js'
 import type { MetricsStore } from '../store/types.js'
@@ -16,7 +16,8 @@ export class CardinalityGuard {
   readonly #max: Record<EntityType, number>
   readonly #store: MetricsStore
   readonly #now: () => number
-  #hour = ''
+  /** Start (epoch ms) of the hour the known ids belong to. */
+  #hourStart = -1
   #known: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
   /** Events refused since start, by type. */
   readonly refused: Record<EntityType, number> = { model: 0, provider: 0, gateway: 0 }
@@ -27,13 +28,14 @@ export class CardinalityGuard {
     this.#now = now
   }
 
-  #rollHour (): string {
-    const hour = bucketName('hour', this.#now())
-    if (hour !== this.#hour) {
-      this.#hour = hour
+  /** Starts afresh when the hour turns; a number compare per request, the name only when asked. */
+  #rollHour (): number {
+    const hourStart = bucketStart('hour', this.#now())
+    if (hourStart !== this.#hourStart) {
+      this.#hourStart = hourStart
       this.#known = { model: new Set(), provider: new Set(), gateway: new Set() }
     }
-    return hour
+    return hourStart
   }
 
   /**
@@ -70,7 +72,7 @@ export class CardinalityGuard {
 
   /** Learns the ids every instance has written for the current hour. Never rejects. */
   async refresh (): Promise<void> {
-    const hour = this.#rollHour()
+    const hour = bucketName('hour', this.#rollHour())
     const types = ['model', 'provider', 'gateway'] as const
     try {
       const names = await this.#store.fieldNames(types.map((type) => indexKey(type, 'requests', hour)))
