@@ -8,8 +8,7 @@ import { bucketName } from '../../src/metrics/buckets.js'
 import { spawnServer, type ServerProcess } from '../helpers/server.js'
 import {
   logLines, postChat, readyz, runLoad, sleep, startPersistentRedis, sumN, until, waitFlushed,
-  type ChatEventBody
-} from '../helpers/faults.js'
+  type ChatEventBody, expectModelTotals } from '../helpers/faults.js'
 
 const T0 = Date.now() - 10_000
 
@@ -92,12 +91,7 @@ t.test('chaos: Redis frozen, then killed and restarted, under load: every 202 la
   const client = redis.client()
   t.teardown(() => client.disconnect())
   const hours = new Set([...timestamps].map((ts) => bucketName('hour', ts)))
-  let total = 0
-  for (const model of models) {
-    const n = await sumN(client, 'model', model, hours)
-    total += n
-    t.equal(n, stats.acceptedByModel.get(model) ?? 0, `${model}: Redis holds exactly its ${stats.acceptedByModel.get(model) ?? 0} accepted events`)
-  }
+  const total = await expectModelTotals(t, client, models, hours, stats)
   t.equal(total, stats.accepted, `sum of n over the hour buckets (${total}) = events accepted (${stats.accepted})`)
   t.equal(await sumN(client, 'gateway', 'default', hours), stats.accepted, 'the gateway entity too')
   const lines = logLines(s.output())

@@ -8,7 +8,7 @@ import t from 'tap'
 import { bucketName } from '../../src/metrics/buckets.js'
 import { startRedis } from '../helpers/redis.js'
 import { spawnServer, type ServerProcess } from '../helpers/server.js'
-import { logLines, postChat, runLoad, sleep, startPersistentRedis, sumN, until, waitFlushed, type ChatEventBody } from '../helpers/faults.js'
+import { logLines, postChat, runLoad, sleep, startPersistentRedis, sumN, until, waitFlushed, type ChatEventBody, expectModelTotals } from '../helpers/faults.js'
 
 const T0 = Date.now() - 10_000
 // The subtests are independent (own Redis, own server) and two of them mostly wait out the 10 s
@@ -52,12 +52,7 @@ t.test('SIGTERM under concurrent load: exits 0 and every 202 is in Redis, exactl
   t.equal(stats.badAccepted, 0)
 
   const hours = new Set([...timestamps].map((ts) => bucketName('hour', ts)))
-  let total = 0
-  for (const model of models) {
-    const n = await sumN(redis.client, 'model', model, hours)
-    total += n
-    t.equal(n, stats.acceptedByModel.get(model) ?? 0, `${model}: exactly its ${stats.acceptedByModel.get(model) ?? 0} accepted events`)
-  }
+  const total = await expectModelTotals(t, redis.client, models, hours, stats)
   t.equal(total, stats.accepted, `Redis holds ${total} events = the sum of accepted over the 202s`)
   const written = logLines(s.output()).find((l) => l.msg === 'shutdown: buffer written')
   t.ok(written, 'the shutdown log says the buffer was written')

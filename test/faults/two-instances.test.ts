@@ -7,7 +7,7 @@ import { bucketName } from '../../src/metrics/buckets.js'
 import { RATE_LIMIT_SYNC_MS } from '../../src/plugins/limits.js'
 import { startRedis } from '../helpers/redis.js'
 import { spawnServer, type ServerProcess } from '../helpers/server.js'
-import { logLines, postChat, runLoad, sleep, sumN, waitFlushed, type ChatEventBody } from '../helpers/faults.js'
+import { logLines, postChat, runLoad, sleep, sumN, waitFlushed, type ChatEventBody, expectModelTotals } from '../helpers/faults.js'
 
 const T0 = Date.now() - 10_000
 const TOKEN = 'two-instances-token-0123456789'
@@ -52,12 +52,7 @@ t.test('two instances on one Redis under concurrent load: totals exact', async (
   t.equal(await exitWithin(b, 20_000), 0, 'B exits 0')
 
   const hours = new Set([...timestamps].map((ts) => bucketName('hour', ts)))
-  let total = 0
-  for (const model of models) {
-    const n = await sumN(redis.client, 'model', model, hours)
-    total += n
-    t.equal(n, stats.acceptedByModel.get(model) ?? 0, `${model}: exactly its ${stats.acceptedByModel.get(model) ?? 0} accepted events`)
-  }
+  const total = await expectModelTotals(t, redis.client, models, hours, stats)
   t.equal(total, stats.accepted, `Redis holds ${total} = the 202s' accepted summed over both instances`)
   t.equal(await sumN(redis.client, 'gateway', 'default', hours), stats.accepted, 'the gateway entity too')
   const flushed = [a, b].map((s) => logLines(s.output()).find((l) => l.msg === 'shutdown: buffer written')?.flushedEvents)

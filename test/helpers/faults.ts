@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { freePort, redisAvailable } from './redis.js'
 
@@ -579,4 +580,19 @@ export function logLines (output: string): Array<Record<string, unknown>> {
     try { out.push(JSON.parse(line) as Record<string, unknown>) } catch { /* partial line */ }
   }
   return out
+}
+
+/**
+ * Asserts that Redis holds, for each model, exactly the events its 202s accepted (summed over the
+ * hour buckets `hours`), and returns the total held.
+ */
+export async function expectModelTotals (t: Pick<Test, 'equal'>, client: Redis, models: Iterable<string>, hours: Iterable<string>, stats: LoadStats): Promise<number> {
+  let total = 0
+  for (const model of models) {
+    const n = await sumN(client, 'model', model, hours)
+    total += n
+    const accepted = stats.acceptedByModel.get(model) ?? 0
+    t.equal(n, accepted, `${model}: Redis holds exactly its ${accepted} accepted events`)
+  }
+  return total
 }
