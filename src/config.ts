@@ -15,6 +15,8 @@ export const EnvSchema = Type.Object({
   REDIS_PORT: Int(1, 65_535, 6379),
   REDIS_PASSWORD: Type.Optional(Type.String()),
   REDIS_DB: Int(0, 10_000, 0),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: '^\\s*[^\\s,]+:\\d{1,5}\\s*(,\\s*[^\\s,]+:\\d{1,5}\\s*)*$', description: 'comma-separated host:port seed nodes' })),
+  REDIS_TLS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
   METRICS_FLUSH_INTERVAL_MS: Int(10, 60_000, 200),
   METRICS_CACHE_TTL_MS: Int(0, 3_600_000, 5000),
   METRICS_RETENTION_HOURS: Int(1, 8760, 168),
@@ -87,6 +89,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid ${name}${shown}: ${why}`)
   }
   const parsed = value as Env
+  if (parsed.REDIS_CLUSTER_NODES !== undefined && (parsed.REDIS_URL !== undefined || parsed.REDIS_HOST !== undefined)) {
+    throw new ConfigError('REDIS_CLUSTER_NODES cannot be combined with REDIS_URL or REDIS_HOST: set one of them')
+  }
+  if (list(parsed.REDIS_CLUSTER_NODES).some((n) => !(hostPort(n).port >= 1 && hostPort(n).port <= 65_535))) {
+    throw new ConfigError('invalid REDIS_CLUSTER_NODES: expected ports in 1..65535')
+  }
+  if (parsed.REDIS_TLS === 'true' && parsed.REDIS_URL?.startsWith('redis://') === true) {
+    throw new ConfigError('REDIS_TLS=true with a redis:// REDIS_URL: use a rediss:// URL for TLS')
+  }
   if (parsed.NODE_ENV === 'production' && parsed.METRICS_INGEST_TOKEN === undefined && parsed.METRICS_ALLOW_ANONYMOUS !== 'true') {
     throw new ConfigError('METRICS_INGEST_TOKEN is required with NODE_ENV=production (or set METRICS_ALLOW_ANONYMOUS=true to accept events from anyone)')
   }
@@ -95,10 +106,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 
 export function fromEnv (e: Env): Config {
   let redis: RedisConnection | undefined
+  const secure = { ...(e.REDIS_PASSWORD !== undefined ? { password: e.REDIS_PASSWORD } : {}), ...(e.REDIS_TLS === 'true' ? { tls: true } : {}) }
   if (e.REDIS_URL !== undefined) redis = { url: e.REDIS_URL }
-  else if (e.REDIS_HOST !== undefined) {
-    redis = { host: e.REDIS_HOST, port: e.REDIS_PORT, db: e.REDIS_DB, ...(e.REDIS_PASSWORD !== undefined ? { password: e.REDIS_PASSWORD } : {}) }
-  }
+  else if (e.REDIS_CLUSTER_NODES !== undefined) redis = { cluster: list(e.REDIS_CLUSTER_NODES).map(hostPort), ...secure }
+  else if (e.REDIS_HOST !== undefined) redis = { host: e.REDIS_HOST, port: e.REDIS_PORT, db: e.REDIS_DB, ...secure }
   return {
     host: e.HOST,
     port: e.PORT,
@@ -115,6 +126,12 @@ export function fromEnv (e: Env): Config {
     corsOrigins: list(e.CORS_ORIGINS),
     maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS }
   }
+}
+
+/** `host:port`, the host possibly an IPv6 address in brackets (`[::1]:7000`). */
+function hostPort (s: string): { host: string, port: number } {
+  const at = s.lastIndexOf(':')
+  return { host: s.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(s.slice(at + 1)) }
 }
 
 function list (v: string | undefined): string[] {

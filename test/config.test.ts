@@ -34,6 +34,21 @@ t.test('Redis from REDIS_URL or the REDIS_HOST family', async (t) => {
   t.equal(loadConfig({ REDIS_URL: '  ', REDIS_HOST: '' }).redis, undefined, 'empty values count as unset')
 })
 
+t.test('Redis Cluster from REDIS_CLUSTER_NODES, with password and TLS as for one node', async (t) => {
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000, r2:7001,[::1]:7002', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }).redis, {
+    cluster: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }, { host: '::1', port: 7002 }], password: 'pw', tls: true
+  })
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:6379' }).redis, { cluster: [{ host: '10.0.0.1', port: 6379 }] })
+  t.same(loadConfig({ REDIS_HOST: 'cache', REDIS_TLS: 'true' }).redis, { host: 'cache', port: 6379, db: 0, tls: true })
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://b:2' }), { name: 'ConfigError', message: /REDIS_CLUSTER_NODES cannot be combined with REDIS_URL or REDIS_HOST/ })
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:1', REDIS_HOST: 'b' }), { name: 'ConfigError' })
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:70000' }), { message: 'invalid REDIS_CLUSTER_NODES: expected ports in 1..65535' })
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:0' }), { message: 'invalid REDIS_CLUSTER_NODES: expected ports in 1..65535' })
+  t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'a' }), { message: /^invalid REDIS_CLUSTER_NODES="a": expected comma-separated host:port seed nodes$/ })
+  t.throws(() => loadConfig({ REDIS_URL: 'redis://a:1', REDIS_TLS: 'true' }), { message: /use a rediss:\/\/ URL/ })
+  t.same(loadConfig({ REDIS_URL: 'rediss://a:1', REDIS_TLS: 'true' }).redis, { url: 'rediss://a:1' })
+})
+
 t.test('a bad value names the variable in one line', async (t) => {
   const bad: Array<[Record<string, string>, string]> = [
     [{ PORT: 'eighty' }, 'PORT'],

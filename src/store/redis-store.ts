@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions, type Result } from 'ioredis'
+import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import { APPLY_LUA, MERGE_LUA } from './lua.js'
 import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
@@ -9,8 +9,11 @@ declare module 'ioredis' {
   }
 }
 
-/** Either a URL, or the parts of one (the REDIS_HOST family). */
-export type RedisConnection = { url: string } | { host: string, port: number, db: number, password?: string }
+/** A URL, the parts of one (the REDIS_HOST family), or the seed nodes of a Redis Cluster. */
+export type RedisConnection =
+  | { url: string }
+  | { host: string, port: number, db: number, password?: string, tls?: boolean }
+  | { cluster: Array<{ host: string, port: number }>, password?: string, tls?: boolean }
 
 /**
  * Client settings chosen so that nothing waits on Redis for long (ioredis 6 otherwise holds a command
@@ -30,8 +33,34 @@ export const REDIS_CLIENT_DEFAULTS: RedisOptions = {
 
 export function redisOptions (conn: RedisConnection, extra: RedisOptions = {}): RedisOptions {
   const base: RedisOptions = { ...REDIS_CLIENT_DEFAULTS, ...extra }
-  return 'url' in conn ? base : { ...base, ...conn }
+  if ('url' in conn) return base
+  const { tls, ...rest } = conn
+  const node = 'cluster' in conn ? { ...(conn.password !== undefined ? { password: conn.password } : {}) } : rest
+  return { ...base, ...node, ...(tls === true ? { tls: {} } : {}) }
 }
+
+/**
+ * Cluster settings: the per-node settings above and no offline queue. Each command is routed by its
+ * own keys (one hash slot each); automatic pipelining stays off because it picks a command's node from
+ * its first argument, which for a script is the key count, not a key. Redirections (MOVED, ASK,
+ * TRYAGAIN during a slot migration) are followed by ioredis; a write that still fails is retried by
+ * the flusher with the same sequence, which the flush script makes harmless.
+ */
+export function clusterOptions (conn: RedisConnection, extra: RedisOptions = {}): ClusterOptions {
+  const { retryStrategy, enableOfflineQueue, lazyConnect, ...node } = redisOptions(conn, extra)
+  return {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy as ClusterOptions['clusterRetryStrategy'],
+    retryDelayOnTryAgain: 50,
+    retryDelayOnMoved: 0,
+    slotsRefreshTimeout: 2_000,
+    redisOptions: node
+  }
+}
+
+/** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
+type Command = (c: ChainableCommander | Cluster) => unknown
 
 function toFields (flat: unknown[]): Fields {
   const out: Fields = {}
@@ -40,17 +69,22 @@ function toFields (flat: unknown[]): Fields {
 }
 
 /**
- * The Redis store: one EVALSHA per group on writes, one per read, each batch in one pipeline. A
- * pipeline without MULTI always answers one reply per command (`exec()` is null only after MULTI).
+ * The Redis store: one EVALSHA per group on writes, one per read. On one node each batch is one
+ * pipeline (without MULTI a pipeline answers one reply per command: `exec()` is null only after MULTI).
+ * On a cluster the commands go out together, each to the node serving its keys; every command's keys
+ * share one hash slot (the `{…}` tag), so none is ever refused as CROSSSLOT.
  */
 export class RedisStore implements MetricsStore {
   readonly kind = 'redis' as const
-  readonly client: Redis
+  readonly client: Redis | Cluster
   #closed = false
 
   constructor (conn: RedisConnection, extra: RedisOptions = {}) {
-    const options = redisOptions(conn, extra)
-    this.client = 'url' in conn ? new Redis(conn.url, options) : new Redis(options)
+    if ('cluster' in conn) this.client = new Cluster(conn.cluster, clusterOptions(conn, extra))
+    else {
+      const options = redisOptions(conn, extra)
+      this.client = 'url' in conn ? new Redis(conn.url, options) : new Redis(options)
+    }
     this.client.defineCommand('metricsApply', { lua: APPLY_LUA })
     this.client.defineCommand('metricsMerge', { lua: MERGE_LUA })
   }
@@ -79,8 +113,19 @@ export class RedisStore implements MetricsStore {
     }
   }
 
+  /** Sends the commands in one round trip per node; one [error, reply] per command, in order. */
+  async #batch (commands: Command[]): Promise<Array<[Error | null, unknown]>> {
+    const client = this.client
+    if (client instanceof Cluster) {
+      return await Promise.all(commands.map(async (c) => await (c(client) as Promise<unknown>).then((v): [null, unknown] => [null, v], (err: Error): [Error, null] => [err, null])))
+    }
+    const pipeline = client.pipeline()
+    for (const c of commands) c(pipeline)
+    return (await pipeline.exec())!
+  }
+
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
-    const pipeline = this.client.pipeline()
+    const commands: Command[] = []
     for (const g of groups) {
       const args: Array<string | number> = [g.marker]
       for (const kw of g.keys) args.push(kw.key)
@@ -89,19 +134,16 @@ export class RedisStore implements MetricsStore {
         args.push(kw.expireAt, kw.ops.length)
         for (const [op, field, value] of kw.ops) args.push(op, field, value)
       }
-      pipeline.metricsApply(g.keys.length + 1, ...args)
+      commands.push((c) => c.metricsApply(g.keys.length + 1, ...args))
     }
-    const results = (await pipeline.exec())!
-    return groups.map((_, i) => {
-      const err = results[i]![0]
-      return err
-    })
+    const results = await this.#batch(commands)
+    return results.map(([err]) => err)
   }
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
-    const pipeline = this.client.pipeline()
-    for (const { key, member, count, expireAt } of items) pipeline.hset(key, member, count).pexpireat(key, expireAt).hvals(key)
-    const results = (await pipeline.exec())!
+    const commands: Command[] = []
+    for (const { key, member, count, expireAt } of items) commands.push((c) => c.hset(key, member, count), (c) => c.pexpireat(key, expireAt), (c) => c.hvals(key))
+    const results = await this.#batch(commands)
     return items.map((_, i) => {
       const [err, counts] = results[3 * i + 2]!
       if (err !== null) throw err
@@ -110,9 +152,7 @@ export class RedisStore implements MetricsStore {
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {
-    const pipeline = this.client.pipeline()
-    for (const key of keys) pipeline.hkeys(key)
-    const results = (await pipeline.exec())!
+    const results = await this.#batch(keys.map((key) => (c) => c.hkeys(key)))
     return keys.map((_, i) => {
       const [err, names] = results[i]!
       if (err !== null) throw err
@@ -122,9 +162,7 @@ export class RedisStore implements MetricsStore {
 
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     if (reads.length === 0) return []
-    const pipeline = this.client.pipeline()
-    for (const r of reads) pipeline.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)
-    const results = (await pipeline.exec())!
+    const results = await this.#batch(reads.map((r) => (c) => c.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)))
     return results.map(([err, value], i) => {
       if (err !== null) throw err
       const slots = value as unknown[][]

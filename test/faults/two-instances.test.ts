@@ -126,3 +126,20 @@ t.test('a rate limit shared by two instances: about N requests in all, then 429 
   t.comment(`shared counter in Redis: ${counted}`)
   t.ok(counted <= sent, 'the shared counter never counts more requests than were sent')
 })
+
+t.test('a read cached by one instance sees another instance\'s events once METRICS_CACHE_TTL_MS has passed', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const ttl = 1_000
+  const [a, b] = await two(t, { REDIS_URL: redis.url, METRICS_FLUSH_INTERVAL_MS: '50', METRICS_CACHE_TTL_MS: String(ttl), METRICS_INGEST_TOKEN: TOKEN })
+  const url = `${a.baseUrl}/api/metrics/realtime?id=cache/x&window=5m`
+  const first = await fetch(url)
+  t.equal((await first.json() as { requests: number }).requests, 0)
+  const maxAge = Number(first.headers.get('cache-control')?.match(/max-age=(\d+)/)?.[1])
+  t.ok(maxAge >= 0 && maxAge <= ttl / 1000, `Cache-Control max-age ${maxAge} s is within the TTL`)
+  t.equal((await postChat(b.baseUrl, [{ model: 'cache/x', success: true }], { token: TOKEN })).status, 202, 'instance B accepts an event')
+  t.ok(await waitFlushed(b.baseUrl, 10_000), 'B flushed it')
+  // A may still answer from its cache, but never past the TTL
+  await sleep(ttl + 100)
+  t.equal((await (await fetch(url)).json() as { requests: number }).requests, 1, 'A sees B\'s event after the TTL')
+})

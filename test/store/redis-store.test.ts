@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RedisStore, redisOptions } from '../../src/store/redis-store.js'
+import { clusterOptions, RedisStore, redisOptions } from '../../src/store/redis-store.js'
 import { startRedis } from '../helpers/redis.js'
 import { storeContract } from '../helpers/store-contract.js'
 
@@ -62,4 +62,17 @@ t.test('redisOptions', async (t) => {
   t.match(o, { host: 'h', port: 1, db: 3, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
   t.notOk('password' in o)
   t.notOk('host' in redisOptions({ url: 'redis://x:1' }), 'a URL carries its own host')
+})
+
+t.test('TLS and cluster options', async (t) => {
+  t.same(redisOptions({ host: 'h', port: 1, db: 0, tls: true }).tls, {}, 'TLS on for the REDIS_HOST family')
+  t.notOk('tls' in redisOptions({ host: 'h', port: 1, db: 0 }))
+  const node = redisOptions({ cluster: [{ host: 'a', port: 1 }], password: 'pw', tls: true })
+  t.match(node, { password: 'pw', tls: {}, enableOfflineQueue: false })
+  t.notOk('cluster' in node, 'seed nodes are not node options')
+  const c = clusterOptions({ cluster: [{ host: 'a', port: 1 }] })
+  t.match(c, { enableOfflineQueue: false, lazyConnect: true, redisOptions: { commandTimeout: 2000, maxRetriesPerRequest: 1 } })
+  t.notOk('enableAutoPipelining' in c, 'commands are routed by their keys, not by their first argument')
+  t.notOk('retryStrategy' in (c.redisOptions ?? {}), 'reconnects are the cluster\'s to schedule')
+  t.equal(typeof c.clusterRetryStrategy, 'function')
 })
