@@ -29,7 +29,8 @@ export interface AppOptions {
  */
 export function serverOptions (config: Config, logger: false | FastifyLoggerOptions = { level: config.logLevel }): FastifyServerOptions {
   return {
-    logger: logger === false ? false : { ...logger, redact: ['req.headers.authorization'] },
+    // LOG_LEVEL=silent: no logger at all, rather than a child logger per request that writes nothing.
+    logger: logger === false || logger.level === 'silent' ? false : { ...logger, redact: ['req.headers.authorization'] },
     bodyLimit: 1_048_576,
     // A slow client cannot hold a connection open forever (the handler itself never waits on Redis).
     requestTimeout: 15_000,
@@ -42,7 +43,10 @@ export function serverOptions (config: Config, logger: false | FastifyLoggerOpti
 /** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
 export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
   for (const schema of [...SharedSchemas, ChatEventSchema, FetchEventSchema]) fastify.addSchema(schema)
-  fastify.addHook('preHandler', rejectNonFiniteQuery)
+  // Only routes with a query schema can receive a coerced non-finite number.
+  fastify.addHook('onRoute', (route) => {
+    if (route.schema?.querystring !== undefined) route.preHandler = [rejectNonFiniteQuery, ...[route.preHandler ?? []].flat()]
+  })
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { UnauthorizedError } from '../errors.js'
 
@@ -39,14 +39,12 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     read: opts.config.readTokens.map(digest)
   }
   fastify.decorateRequest('tokenId', undefined)
-  fastify.addHook('onRequest', async (request, reply) => {
-    const scope = request.routeOptions.config.auth
-    if (scope === undefined || tokens[scope].length === 0) return
+  const check = (scope: AuthScope, accepted: Buffer[]) => async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const given = bearer(request)
     if (given !== undefined) {
       const d = digest(given)
       let ok = false
-      for (const t of tokens[scope]) ok = timingSafeEqual(d, t) || ok
+      for (const t of accepted) ok = timingSafeEqual(d, t) || ok
       if (ok) {
         request.tokenId = d.toString('base64url').slice(0, 16)
         return
@@ -54,5 +52,11 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     }
     void reply.header('www-authenticate', 'Bearer')
     throw new UnauthorizedError(scope === 'ingest' ? 'METRICS_INGEST_TOKEN' : 'METRICS_READ_TOKEN')
+  }
+  // Attached only to the routes that need a token, so open routes pay nothing for it.
+  fastify.addHook('onRoute', (route) => {
+    const scope = route.config?.auth
+    if (scope === undefined || tokens[scope].length === 0) return
+    route.onRequest = [check(scope, tokens[scope]), ...[route.onRequest ?? []].flat()]
   })
 }, { name: 'auth' })

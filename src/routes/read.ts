@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidQueryError } from '../errors.js'
 import { storeLoad } from '../read/store-load.js'
+import { sendCached } from './cached-reply.js'
 import { readLeaderboard } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { readTrends, RATE_METRICS } from '../read/trends.js'
@@ -20,10 +21,8 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
     const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query
     const key = `leaderboard\u0000${window}\u0000${order}\u0000${limit}\u0000${minRequests}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now())))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
+      await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now()))))
   })
 
   fastify.get('/api/metrics/provider/summary', {
@@ -32,10 +31,8 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { window = '1h', provider } = request.query
     const key = `providers\u0000${window}\u0000${provider ?? ''}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readProviderSummary(metricsStore, window, provider, Date.now())))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
+      await readProviderSummary(metricsStore, window, provider, Date.now()))))
   })
 
   fastify.get('/api/metrics/trends', {
@@ -52,10 +49,8 @@ const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (resolution === 'minute' && hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
     const stat = isRate ? null : (q.stat ?? 'p50')
     const key = `trends\u0000${type}\u0000${id}\u0000${metric}\u0000${stat ?? ''}\u0000${hours}\u0000${resolution}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readTrends(metricsStore, { type, id, metric, stat, hours, resolution }, Date.now())))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
+      await readTrends(metricsStore, { type, id, metric, stat, hours, resolution }, Date.now()))))
   })
 }
 

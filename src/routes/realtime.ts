@@ -3,6 +3,7 @@ import { readRealtime } from '../read/realtime.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
 import { storeLoad } from '../read/store-load.js'
+import { sendCached } from './cached-reply.js'
 
 const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { metricsStore, readCache } = fastify
@@ -20,10 +21,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { type = 'model', id, window = '1h' } = request.query
     const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readRealtime(metricsStore, type, id, window, Date.now())))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
+      await readRealtime(metricsStore, type, id, window, Date.now()))))
   })
 }
 
