@@ -15,6 +15,7 @@ export const EnvSchema = Type.Object({
   REDIS_PORT: Int(1, 65_535, 6379),
   REDIS_PASSWORD: Type.Optional(Type.String()),
   REDIS_DB: Int(0, 10_000, 0),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1 })),
   METRICS_FLUSH_INTERVAL_MS: Int(10, 60_000, 200),
   METRICS_CACHE_TTL_MS: Int(0, 3_600_000, 5000),
   METRICS_RETENTION_HOURS: Int(1, 8760, 168),
