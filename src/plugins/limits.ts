@@ -40,6 +40,9 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     store: rateLimitStore(shared),
     keyGenerator: (request) => request.tokenId !== undefined ? `t:${request.tokenId}` : `ip:${request.ip}`,
     allowList: (request) => !request.url.startsWith('/api/') && !request.url.startsWith('/metrics'),
+    // Headers only on a 429 (with Retry-After): an admitted request carries none, which keeps the
+    // hot ingest answer as small as it would be without a limit.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (_request, ctx) => ({
       statusCode: ctx.statusCode,
       code: 'METRICS_RATE_LIMITED',
