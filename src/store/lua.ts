@@ -2,8 +2,10 @@
  * Lua scripts, defined once per client (ioredis `defineCommand`) and run by SHA.
  *
  * APPLY: KEYS[1] is the group's marker, KEYS[2..] the group's keys (all in one hash slot).
- * ARGV: seq, marker TTL (ms), then for each key: expire-at (epoch ms), op count, then op/field/value
- * triples. A group whose marker already holds seq or later is skipped (returns 0): that is what makes
+ * ARGV: seq, marker TTL (ms), then for each key: expire-at (epoch ms) and its op/field/value triples
+ * packed in one string, every token followed by the unit separator (byte 31), which no field name or
+ * value contains. One argument per key instead of three per op keeps the client's work per flush
+ * small (a flush carries thousands of histogram bins). A group whose marker already holds seq or later is skipped (returns 0): that is what makes
  * a retry, or ioredis re-sending an unanswered command after a reconnect, harmless.
  */
 export const APPLY_LUA = `
@@ -14,11 +16,14 @@ local a = 3
 for k = 2, #KEYS do
   local key = KEYS[k]
   local exp = ARGV[a]
-  local nops = tonumber(ARGV[a + 1])
+  local t, n = {}, 0
+  for tok in string.gmatch(ARGV[a + 1], '([^\\31]*)\\31') do
+    n = n + 1
+    t[n] = tok
+  end
   a = a + 2
-  for i = 1, nops do
-    local op, f, v = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-    a = a + 3
+  for i = 1, n, 3 do
+    local op, f, v = t[i], t[i + 1], t[i + 2]
     if op == 'i' then
       redis.call('HINCRBY', key, f, v)
     else

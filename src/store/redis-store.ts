@@ -59,6 +59,9 @@ export function clusterOptions (conn: RedisConnection, extra: RedisOptions = {})
   }
 }
 
+/** Ends each token of a key's packed ops in APPLY's arguments (see lua.ts). */
+const US = '\u001f'
+
 /** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
 type Command = (c: ChainableCommander | Cluster) => unknown
 
@@ -131,8 +134,9 @@ export class RedisStore implements MetricsStore {
       for (const kw of g.keys) args.push(kw.key)
       args.push(seq, MARKER_TTL_MS)
       for (const kw of g.keys) {
-        args.push(kw.expireAt, kw.ops.length)
-        for (const [op, field, value] of kw.ops) args.push(op, field, value)
+        let packed = ''
+        for (const [op, field, value] of kw.ops) packed += op + US + field + US + value + US
+        args.push(kw.expireAt, packed)
       }
       commands.push((c) => c.metricsApply(g.keys.length + 1, ...args))
     }

@@ -12,6 +12,8 @@
  *   value when its time is not older. The field name starts with `last:`; merged likewise.
  */
 export type FieldOp = 'i' | 'm' | 'M' | 'l'
+// Field names and values never contain control characters (ids are validated so on the way in):
+// the Redis store packs a key's ops into one argument, separated by byte 31.
 
 export interface KeyWrite {
   key: string
