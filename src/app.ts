@@ -5,11 +5,13 @@ import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
+import prometheusPlugin from './plugins/prometheus.js'
 import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
+import metricsRoutes from './routes/metrics.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
 import { SharedSchemas } from './schemas/common.js'
@@ -50,6 +52,8 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
+  // Before every route: it times the routes registered after it.
+  await fastify.register(prometheusPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
@@ -57,6 +61,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes)
   await fastify.register(readRoutes)
+  await fastify.register(metricsRoutes)
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */

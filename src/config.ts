@@ -31,7 +31,9 @@ export const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   METRICS_MAX_MODELS: Int(1, 1_000_000, 1000),
   METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
-  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100)
+  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100),
+  METRICS_EXPORT_GENAI: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  METRICS_EXPORT_GENAI_TOP: Int(1, 1000, 20)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -58,6 +60,11 @@ export interface Config {
   corsOrigins: string[]
   /** Distinct ids per hour bucket beyond which events naming a new one are refused (429). */
   maxIds: { model: number, provider: number, gateway: number }
+  /**
+   * GET /metrics also exports the recorded model metrics as OpenTelemetry GenAI series: for the
+   * `topModels` models with the most requests, the rest aggregated as `other`.
+   */
+  genAiExport: { enabled: boolean, topModels: number }
 }
 
 const SECRET = /TOKEN|PASSWORD|REDIS_URL/
@@ -124,7 +131,8 @@ export function fromEnv (e: Env): Config {
     rateLimitMax: e.METRICS_RATE_LIMIT_MAX,
     rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
     corsOrigins: list(e.CORS_ORIGINS),
-    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS }
+    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
+    genAiExport: { enabled: e.METRICS_EXPORT_GENAI === 'true', topModels: e.METRICS_EXPORT_GENAI_TOP }
   }
 }
 

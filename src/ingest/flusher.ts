@@ -16,6 +16,12 @@ export interface FlusherOptions {
   onFlushed?: () => Promise<void>
 }
 
+/** Told of every write of a sealed batch to the store (for GET /metrics). */
+export interface FlushObserver {
+  /** One write attempt: how long the store took, and whether every group landed. */
+  attempted: (seconds: number, ok: boolean) => void
+}
+
 interface Sealed { seq: number, groups: GroupWrite[], events: number, entityBucketIds: ReadonlySet<string> }
 
 const MAX_BACKOFF_MS = 5_000
@@ -48,6 +54,13 @@ export class Flusher {
   #nextAttempt = 0
   /** Events written to the store since start. */
   flushedEvents = 0
+  /** Events accepted into the buffer since start, by kind. */
+  acceptedChatEvents = 0
+  acceptedFetchEvents = 0
+  /** Events given up unwritten since start (see `abandon`). */
+  droppedEvents = 0
+  /** Set by the Prometheus plugin to time each flush. */
+  observer: FlushObserver | undefined
 
   constructor (opts: FlusherOptions) {
     this.#store = opts.store
@@ -85,10 +98,12 @@ export class Flusher {
   }
 
   addChat (e: ChatEvent): void {
+    this.acceptedChatEvents++
     this.#live.addChat(e)
   }
 
   addFetch (e: FetchEvent): void {
+    this.acceptedFetchEvents++
     this.#live.addFetch(e)
   }
 
@@ -126,6 +141,18 @@ export class Flusher {
     return this.pendingEvents
   }
 
+  /**
+   * Gives up on everything pending (shutdown, after `drain` could not write it): the buffer is
+   * emptied and the events are counted in `droppedEvents`. Returns how many were given up.
+   */
+  abandon (): number {
+    const dropped = this.pendingEvents
+    this.droppedEvents += dropped
+    this.#live = new Aggregator()
+    this.#sealed = null
+    return dropped
+  }
+
   async #attempt (): Promise<void> {
     if (Date.now() < this.#nextAttempt) return
     if (this.#sealed === null) {
@@ -140,8 +167,10 @@ export class Flusher {
       }
     }
     const sealed = this.#sealed
+    const started = performance.now()
     const results = await this.#store.applyGroups(sealed.seq, sealed.groups).catch((err: unknown) => sealed.groups.map(() => err))
     const failed = sealed.groups.filter((_, i) => results[i] !== null)
+    this.observer?.attempted((performance.now() - started) / 1000, failed.length === 0)
     if (failed.length === 0) {
       this.flushedEvents += sealed.events
       this.#sealed = null

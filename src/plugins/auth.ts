@@ -30,7 +30,8 @@ export function bearer (request: FastifyRequest): string | undefined {
 
 /**
  * Bearer-token authentication. Tokens are compared as SHA-256 digests with timingSafeEqual, against
- * every configured token (no early exit), so timing tells nothing about them. Routes without an
+ * every configured token (no early exit), so timing tells nothing about them. The recording routes
+ * carry the `ingest` scope; the reads under /api/ and GET /metrics the `read` scope. Routes without an
  * `auth` scope (health, docs) stay open; a scope with no tokens configured is open too.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {

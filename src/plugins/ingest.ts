@@ -37,7 +37,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   fastify.addHook('onClose', async () => {
     flusher.stop()
     const left = await flusher.drain(SHUTDOWN_DRAIN_MS)
-    if (left > 0) fastify.log.error({ lostEvents: left }, 'shutdown: the store did not confirm the buffered events; they may be lost')
+    if (left > 0) fastify.log.error({ lostEvents: flusher.abandon() }, 'shutdown: the store did not confirm the buffered events; they may be lost')
     else fastify.log.info({ flushedEvents: flusher.flushedEvents }, 'shutdown: buffer written')
   })
 }, { name: 'ingest', dependencies: ['store'] })

@@ -4,12 +4,17 @@ import type { Config } from '../config.js'
 
 export interface Cached<T> { value: T, maxAgeSec: number }
 
+/** Lookups since start, and how many of them loaded from the store (misses); the rest were hits. */
+export interface CacheCounts { lookups: number, loads: number }
+
 export interface ReadCache {
   /**
    * The answer for `key`: from the cache while it lives, else from `load`. Concurrent misses for one
    * key share one `load`. `maxAgeSec` is the entry's remaining life, for Cache-Control.
    */
   get: <T extends object>(key: string, load: () => Promise<T>) => Promise<Cached<T>>
+  /** A lookup served by a cached or in-flight answer is a hit; one that calls `load` is a miss. */
+  readonly counts: CacheCounts
 }
 
 declare module 'fastify' {
@@ -23,15 +28,21 @@ const MAX_ENTRIES = 10_000
 /** Decorates `readCache`: an LRU with TTL METRICS_CACHE_TTL_MS (0: no caching, misses still coalesce). */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const ttl = opts.config.cacheTtlMs
+  const counts: CacheCounts = { lookups: 0, loads: 0 }
   let readCache: ReadCache
   if (ttl > 0) {
     const lru = new LRUCache<string, object, () => Promise<object>>({
       max: MAX_ENTRIES,
       ttl,
-      fetchMethod: async (_key, _stale, { context }) => await context()
+      fetchMethod: async (_key, _stale, { context }) => {
+        counts.loads++
+        return await context()
+      }
     })
     readCache = {
+      counts,
       async get<T extends object> (key: string, load: () => Promise<T>) {
+        counts.lookups++
         const value = await lru.fetch(key, { context: load }) as T
         return { value, maxAgeSec: Math.max(0, Math.floor(lru.getRemainingTTL(key) / 1000)) }
       }
@@ -39,9 +50,12 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   } else {
     const inflight = new Map<string, Promise<object>>()
     readCache = {
+      counts,
       async get<T extends object> (key: string, load: () => Promise<T>) {
+        counts.lookups++
         let p = inflight.get(key)
         if (p === undefined) {
+          counts.loads++
           p = load().finally(() => inflight.delete(key))
           inflight.set(key, p)
         }

@@ -36,6 +36,7 @@ t.test('openapi.yaml passes the OpenAPI validator', async (t) => {
     'GET /api/metrics/realtime',
     'GET /api/metrics/trends',
     'GET /healthz',
+    'GET /metrics',
     'GET /readyz',
     'POST /api/metrics/chat',
     'POST /api/metrics/gateway/fetch'

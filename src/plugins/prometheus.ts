@@ -1,0 +1,145 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { Registry, type Histogram } from 'prom-client'
+import type { Config } from '../config.js'
+import { GenAiSeries, readGenAiRows } from '../observability/genai.js'
+import { processRegistry } from '../observability/process-metrics.js'
+import { REJECT_REASONS, rejectReason, serviceMetrics, type ServiceMetrics } from '../observability/service-metrics.js'
+import { storeLoad } from '../read/store-load.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    prometheus: {
+      /** This app's own registry (never prom-client's global one: a process may hold many apps). */
+      registry: Registry
+      /**
+       * What GET /metrics answers (content type `registry.contentType`): this app's series, then the
+       * process's default metrics. `log` receives the store error when the GenAI series cannot be read.
+       */
+      scrape: (log?: FastifyBaseLogger) => Promise<string>
+    }
+  }
+}
+
+/** The `route` label of requests that matched no route: one label, whatever the URL. */
+export const UNMATCHED_ROUTE = 'unmatched'
+
+type Done = () => void
+type Labels = Record<'method' | 'route' | 'status_code', string>
+
+/**
+ * Observes request durations of one route. Label objects are made once per method and status and
+ * reused, so a request costs prom-client's observe and two map look-ups.
+ */
+class RouteTimer {
+  readonly #labels = new Map<string, Map<number, Labels>>()
+  readonly #histogram: Histogram<keyof Labels>
+  readonly #route: string
+
+  constructor (histogram: Histogram<keyof Labels>, route: string) {
+    this.#histogram = histogram
+    this.#route = route
+  }
+
+  observe (request: FastifyRequest, reply: FastifyReply): void {
+    const method = request.method
+    let byStatus = this.#labels.get(method)
+    if (byStatus === undefined) this.#labels.set(method, byStatus = new Map())
+    let labels = byStatus.get(reply.statusCode)
+    if (labels === undefined) byStatus.set(reply.statusCode, labels = { method, route: this.#route, status_code: String(reply.statusCode) })
+    this.#histogram.observe(labels, reply.elapsedTime / 1000)
+  }
+}
+
+/** `existing` route hooks (none, one or several) followed by `hook`. */
+function withHook<H> (existing: H | H[] | undefined, hook: H): H[] {
+  return [existing, hook].flat().filter((h): h is H => h !== undefined)
+}
+
+interface Emitter {
+  on: (event: string, listener: () => void) => unknown
+  off: (event: string, listener: () => void) => unknown
+}
+
+/**
+ * Counts the Redis client's `error` and `reconnecting` events. Duck-typed: any store exposing an
+ * event-emitting `client` (an ioredis Redis or Cluster) is watched; the embedded store has none.
+ * Returns the function that stops watching.
+ */
+function watchRedis (store: object, m: ServiceMetrics): () => void {
+  const client = (store as { client?: Partial<Emitter> }).client
+  if (typeof client?.on !== 'function') return () => {}
+  const emitter = client as Emitter
+  const onError = (): void => { m.redisErrors.inc() }
+  const onReconnecting = (): void => { m.redisReconnects.inc() }
+  emitter.on('error', onError)
+  emitter.on('reconnecting', onReconnecting)
+  return () => {
+    emitter.off('error', onError)
+    emitter.off('reconnecting', onReconnecting)
+  }
+}
+
+/**
+ * Decorates `prometheus`: the service's own health in the Prometheus text format (README,
+ * "Prometheus metrics"), served by GET /metrics (src/routes/metrics.ts). Request durations are observed by a hook added
+ * to every route registered after this plugin (so register it before the routes), refusals of the
+ * recording routes by their error hooks; the buffer and cache figures are plain numbers kept by
+ * their owners and read at scrape time. With METRICS_EXPORT_GENAI=true, the recorded model metrics
+ * are exported too, as OpenTelemetry GenAI series, through the read cache.
+ */
+export default fp<{ config: Config }>(async (fastify, opts) => {
+  const { ingestBuffer, readCache, metricsStore } = fastify
+  const registry = new Registry()
+  // Made now rather than at the first scrape, so the event-loop delay monitor has samples by then.
+  const processMetrics = processRegistry()
+  const m = serviceMetrics(registry, { buffer: ingestBuffer, cache: readCache })
+  ingestBuffer.observer = {
+    attempted: (seconds, ok) => {
+      m.flushDuration.observe(seconds)
+      if (!ok) m.flushErrors.inc()
+    }
+  }
+  const unwatch = watchRedis(metricsStore, m)
+  fastify.addHook('onClose', async () => { unwatch() })
+
+  fastify.addHook('onRoute', (route) => {
+    const timer = new RouteTimer(m.httpDuration, route.url)
+    route.onResponse = withHook(route.onResponse, (request: FastifyRequest, reply: FastifyReply, done: Done) => {
+      timer.observe(request, reply)
+      done()
+    })
+    const scope = route.config?.auth
+    if (scope === 'ingest') {
+      // Every reason from the start, so that rate() and alerts see a series before its first refusal.
+      for (const reason of REJECT_REASONS) m.rejected.inc({ route: route.url, reason }, 0)
+      route.onError = withHook(route.onError, (_request: FastifyRequest, _reply: FastifyReply, error: FastifyError, done: Done) => {
+        m.rejected.inc({ route: route.url, reason: rejectReason(error) })
+        done()
+      })
+    } else if (scope === 'read') {
+      route.onError = withHook(route.onError, (_request: FastifyRequest, _reply: FastifyReply, error: FastifyError, done: Done) => {
+        if (error.code === 'METRICS_STORE_UNAVAILABLE') m.readErrors.inc()
+        done()
+      })
+    }
+  })
+  // Requests no route matched get Fastify's 404 handler, which carries only the app-wide hooks.
+  const unmatched = new RouteTimer(m.httpDuration, UNMATCHED_ROUTE)
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) unmatched.observe(request, reply)
+    done()
+  })
+
+  const { enabled, topModels } = opts.config.genAiExport
+  const genAi = enabled ? new GenAiSeries(registry) : null
+  const refreshGenAi = async (genAi: GenAiSeries, log: FastifyBaseLogger): Promise<void> => {
+    const load = storeLoad(log, async () => await readGenAiRows(metricsStore, topModels, Date.now()))
+    genAi.update(await readCache.get(`genai\u0000${topModels}`, load).then((cached) => cached.value, () => null))
+  }
+  const scrape = async (log: FastifyBaseLogger = fastify.log): Promise<string> => {
+    if (genAi !== null) await refreshGenAi(genAi, log)
+    return (await registry.metrics()) + (await processMetrics.metrics())
+  }
+  fastify.decorate('prometheus', { registry, scrape })
+}, { name: 'prometheus', dependencies: ['store', 'ingest', 'read-cache'] })
