@@ -174,6 +174,25 @@ function report (rows: Row[], memories: Memory[]): void {
   lines.push('', `ingest single vs naive: ${ratio(single, naive)}`)
   lines.push('', '| Redis memory, 300 models × 24 h | events | used_memory | per model-hour | per model-hour without minute buckets |', '|---|---|---|---|---|')
   for (const m of memories) lines.push(`| ${m.traffic} | ${m.events} | ${(m.usedMemory / 1048576).toFixed(1)} MiB | ${Math.round(m.perModelHour)} B | ${Math.round(m.perModelHourWithoutMinutes)} B |`)
+  lines.push('', '| target (issue: benchmarks) | measured | met |', '|---|---|---|')
+  const target = (what: string, value: number | undefined, ok: (v: number) => boolean, shown: (v: number) => string): void => {
+    lines.push(`| ${what} | ${value !== undefined ? shown(value) : 'not run'} | ${value === undefined ? '—' : ok(value) ? 'yes' : 'no'} |`)
+  }
+  const x = (v: number): string => v.toFixed(2) + '×'
+  const ms = (v: number): string => v.toFixed(1) + ' ms'
+  const mb = (v: number): string => (v / 1e6).toFixed(1) + ' MB'
+  const div = (a: number | undefined, b: number | undefined): number | undefined => a !== undefined && b !== undefined && b > 0 ? a / b : undefined
+  target('ingest single ≥ 0.85 × ceiling', div(single, ceilingPost), (v) => v >= 0.85, x)
+  target('ingest single ≥ 3 × naive', div(single, naive), (v) => v >= 3, x)
+  target('ingest batch of 100, events/s ≥ 8 × single req/s', div(by('ingest batch of 100')?.eventsPerSec, single), (v) => v >= 8, x)
+  target('realtime hot ≥ 0.90 × ceiling', div(by('realtime 1h, cache hot')?.reqPerSec, ceilingGet), (v) => v >= 0.9, x)
+  target('realtime cold (1h) p99 ≤ 10 ms at c=10', by('realtime 1h, cache off (c=10)')?.p99, (v) => v <= 10, ms)
+  target('leaderboard 24h, 300 models, cold p99 ≤ 50 ms at c=10', by('leaderboard 24h, 300 models, cache off (c=10)')?.p99, (v) => v <= 50, ms)
+  target('Redis memory, Zipf 100 req/s, 300 models × 24 h ≤ 10 MB', memories[0]?.usedMemory, (v) => v <= 10e6, mb)
+  target('Redis memory, 1 req/s each, 300 models × 24 h ≤ 40 MB (--full)', memories[1]?.usedMemory, (v) => v <= 40e6, mb)
+  target('ingest single with token + rate limit ≥ 0.70 × ceiling', div(by('ingest single, token + rate limit')?.reqPerSec, ceilingPost), (v) => v >= 0.7, x)
+  const eld = Math.max(...rows.filter((r) => r.eldP99 !== undefined && !r.name.startsWith('naive')).map((r) => r.eldP99 as number))
+  target('event-loop delay p99 during ingest ≤ 20 ms (worst ingest scenario)', Number.isFinite(eld) ? eld : undefined, (v) => v <= 20, ms)
   const table = lines.join('\n')
   process.stdout.write(`\n${table}\n`)
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
