@@ -7,11 +7,13 @@ import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
+import streamPlugin from './plugins/stream.js'
 import swaggerPlugin from './plugins/swagger.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
+import streamRoutes from './routes/stream.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
@@ -46,6 +48,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
+  await fastify.register(streamPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
@@ -53,6 +56,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes)
   await fastify.register(readRoutes)
+  await fastify.register(streamRoutes)
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */

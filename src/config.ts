@@ -29,7 +29,10 @@ export const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   METRICS_MAX_MODELS: Int(1, 1_000_000, 1000),
   METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
-  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100)
+  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100),
+  METRICS_STREAM_INTERVAL_MS: Int(100, 60_000, 2000),
+  METRICS_STREAM_HEARTBEAT_MS: Int(100, 300_000, 15_000),
+  METRICS_STREAM_MAX_SUBSCRIBERS: Int(1, 100_000, 1000)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -56,6 +59,8 @@ export interface Config {
   corsOrigins: string[]
   /** Distinct ids per hour bucket beyond which events naming a new one are refused (429). */
   maxIds: { model: number, provider: number, gateway: number }
+  /** GET /api/metrics/stream: push interval, heartbeat comment interval, open streams at most. */
+  stream: { intervalMs: number, heartbeatMs: number, maxSubscribers: number }
 }
 
 const SECRET = /TOKEN|PASSWORD|REDIS_URL/
@@ -113,7 +118,8 @@ export function fromEnv (e: Env): Config {
     rateLimitMax: e.METRICS_RATE_LIMIT_MAX,
     rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
     corsOrigins: list(e.CORS_ORIGINS),
-    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS }
+    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
+    stream: { intervalMs: e.METRICS_STREAM_INTERVAL_MS, heartbeatMs: e.METRICS_STREAM_HEARTBEAT_MS, maxSubscribers: e.METRICS_STREAM_MAX_SUBSCRIBERS }
   }
 }
 
