@@ -14,6 +14,7 @@ import ingestRoutes from './routes/ingest.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
 import streamRoutes from './routes/stream.js'
+import dashboardRoutes from './routes/dashboard.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
@@ -57,6 +58,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(realtimeRoutes)
   await fastify.register(readRoutes)
   await fastify.register(streamRoutes)
+  await fastify.register(dashboardRoutes)
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */
