@@ -8,12 +8,15 @@ import limitsPlugin from './plugins/limits.js'
 import prometheusPlugin from './plugins/prometheus.js'
 import readCachePlugin from './plugins/read-cache.js'
 import storePlugin from './plugins/store.js'
+import streamPlugin from './plugins/stream.js'
 import swaggerPlugin from './plugins/swagger.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
 import metricsRoutes from './routes/metrics.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
+import streamRoutes from './routes/stream.js'
+import dashboardRoutes from './routes/dashboard.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
@@ -54,6 +57,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(readCachePlugin, { config: opts.config })
   // Before every route: it times the routes registered after it.
   await fastify.register(prometheusPlugin, { config: opts.config })
+  await fastify.register(streamPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
@@ -62,6 +66,8 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(realtimeRoutes)
   await fastify.register(readRoutes)
   await fastify.register(metricsRoutes)
+  await fastify.register(streamRoutes)
+  await fastify.register(dashboardRoutes)
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */

@@ -33,7 +33,10 @@ export const EnvSchema = Type.Object({
   METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
   METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100),
   METRICS_EXPORT_GENAI: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
-  METRICS_EXPORT_GENAI_TOP: Int(1, 1000, 20)
+  METRICS_EXPORT_GENAI_TOP: Int(1, 1000, 20),
+  METRICS_STREAM_INTERVAL_MS: Int(100, 60_000, 2000),
+  METRICS_STREAM_HEARTBEAT_MS: Int(100, 300_000, 15_000),
+  METRICS_STREAM_MAX_SUBSCRIBERS: Int(1, 100_000, 1000)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -65,6 +68,8 @@ export interface Config {
    * `topModels` models with the most requests, the rest aggregated as `other`.
    */
   genAiExport: { enabled: boolean, topModels: number }
+  /** GET /api/metrics/stream: push interval, heartbeat comment interval, open streams at most. */
+  stream: { intervalMs: number, heartbeatMs: number, maxSubscribers: number }
 }
 
 const SECRET = /TOKEN|PASSWORD|REDIS_URL/
@@ -132,7 +137,8 @@ export function fromEnv (e: Env): Config {
     rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
     corsOrigins: list(e.CORS_ORIGINS),
     maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
-    genAiExport: { enabled: e.METRICS_EXPORT_GENAI === 'true', topModels: e.METRICS_EXPORT_GENAI_TOP }
+    genAiExport: { enabled: e.METRICS_EXPORT_GENAI === 'true', topModels: e.METRICS_EXPORT_GENAI_TOP },
+    stream: { intervalMs: e.METRICS_STREAM_INTERVAL_MS, heartbeatMs: e.METRICS_STREAM_HEARTBEAT_MS, maxSubscribers: e.METRICS_STREAM_MAX_SUBSCRIBERS }
   }
 }
 

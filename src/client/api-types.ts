@@ -817,6 +817,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/metrics/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live snapshots (leaderboard, providers, gateways, realtime) as Server-Sent Events
+         * @description Server-Sent Events. Each topic asked for is sent as the event of the same name, whose data is one line of JSON:
+         *     - `leaderboard`: the answer of GET /api/metrics/health/leaderboard with window, order, limit and min_requests;
+         *     - `sparklines`: {metric: "ttft", stat: "p50", resolution, from, step_seconds, series: {model: [value or null, …]}} for the leaderboard's models: the last hour by minute for windows up to 1h, else the last 24 hours by hour;
+         *     - `providers`: the answer of GET /api/metrics/provider/summary for the window;
+         *     - `gateways`: {window, gateways: [realtime answer of type gateway, with gateway_fetches]} for the 20 gateways with the most requests in the window;
+         *     - `realtime`: the answer of GET /api/metrics/realtime for type, id and window;
+         *     - `error`: {topic, statusCode, code, message} when a topic could not be computed (the store is unreachable); the stream stays open.
+         *
+         *     The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen. A comment line (`: ping`) comes every METRICS_STREAM_HEARTBEAT_MS. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description repeat for several: topic=leaderboard&topic=providers */
+                    topic?: ("leaderboard" | "sparklines" | "providers" | "gateways" | "realtime")[];
+                    order?: "desc" | "asc";
+                    limit?: number;
+                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                    min_requests?: number;
+                    type?: "model" | "provider" | "gateway";
+                    /** @description the realtime topic's id (required with it) */
+                    id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description An event stream that stays open until the client leaves or the service stops */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Fastify's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                401: {
+                    headers: {
+                        /** @description Bearer */
+                        "www-authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

@@ -32,7 +32,7 @@ t.test('npm pack: the SDK works installed alone', async (t) => {
 
   const { stdout: listing } = await run('tar', ['-tzf', tarball], { maxBuffer: 16 * 1024 * 1024 })
   const files = listing.split('\n').filter((f) => f !== '').map((f) => f.replace(/^package\//, ''))
-  for (const f of ['package.json', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/errors.js', 'dist/client/api-types.d.ts', 'dist/metrics/provider.js', 'openapi.yaml']) {
+  for (const f of ['package.json', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/errors.js', 'dist/client/api-types.d.ts', 'dist/metrics/provider.js', 'openapi.yaml', 'dist/react/index.js', 'dist/react/index.d.ts', 'public/index.html', 'public/app.js']) {
     t.ok(files.includes(f), `contains ${f}`)
   }
   t.same(files.filter((f) => /(^|\/)(src|test)\//.test(f)), [], 'no src/ or test/ files')

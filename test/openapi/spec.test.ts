@@ -34,6 +34,7 @@ t.test('openapi.yaml passes the OpenAPI validator', async (t) => {
     'GET /api/metrics/health/leaderboard',
     'GET /api/metrics/provider/summary',
     'GET /api/metrics/realtime',
+    'GET /api/metrics/stream',
     'GET /api/metrics/trends',
     'GET /healthz',
     'GET /metrics',
