@@ -44,6 +44,7 @@ export class CardinalityGuard {
    */
   admit (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): Refused | null {
     this.#rollHour()
+    if (this.#allKnown(chat, fetch)) return null
     const fresh: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
     const check = (type: EntityType, id: string): Refused | null => {
       const known = this.#known[type]
@@ -68,6 +69,14 @@ export class CardinalityGuard {
     }
     for (const type of ['model', 'provider', 'gateway'] as const) for (const id of fresh[type]) this.#known[type].add(id)
     return null
+  }
+
+  /** The common case, without allocating: every id of the request is already known this hour. */
+  #allKnown (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): boolean {
+    const { model, provider, gateway } = this.#known
+    for (const e of chat) if (!model.has(e.model) || !provider.has(e.provider) || !gateway.has(e.gateway)) return false
+    for (const e of fetch) if (!gateway.has(e.gateway)) return false
+    return true
   }
 
   /** Learns the ids every instance has written for the current hour. Never rejects. */
