@@ -1,5 +1,5 @@
 /**
- * The benchmark suite (`npm run bench`; `npm run bench -- --duration 20 --full` for longer runs).
+ * The benchmark suite (`npm run bench`; `npm run bench -- --duration 10 --rounds 5 --full` for longer runs).
  * Every figure is measured beside its baseline in the same run, on this machine:
  * - ceiling: a bare Fastify app with the same body schema and response sizes, doing nothing;
  * - naive: every event its own fire-and-forget Redis pipeline, reads with no cache (bench/baselines).
@@ -16,8 +16,9 @@ import { spawnRedis, stopProcess } from '../test/helpers/redis.js'
 import { serve, type Served } from './lib/procs.js'
 import { modelName, seedTraffic, zipf } from './lib/seed.js'
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '6' }, warmup: { type: 'string', default: '2' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '2' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
 const DURATION = Number(values.duration)
+const ROUNDS = Number(values.rounds)
 const WARMUP = Number(values.warmup)
 const TOKEN = 'bench-ingest-token-0123456789'
 
@@ -30,7 +31,7 @@ interface Scenario {
   eventsPerRequest?: number
 }
 
-interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number }
+interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number, rounds: Array<{ reqPerSec: number, p50: number, p99: number, eldP99: number }> }
 
 const chatBody = (n: number): string => JSON.stringify(n === 1
   ? { model: 'openai/model-0', success: true, ttft_ms: 412.5, total_time_ms: 2980.1, input_tokens: 900, output_tokens: 310 }
@@ -62,6 +63,27 @@ async function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
   })
 }
 
+interface Sample { r: autocannon.Result, eld: number, cmds: number }
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+
+/** One row per scenario: the median of its rounds; events per command over all of them. */
+function summarize (s: Scenario, samples: Sample[]): Row {
+  const reqPerSec = median(samples.map((x) => x.r.requests.average))
+  const events = samples.reduce((sum, x) => sum + (x.r['2xx'] ?? 0), 0) * (s.eventsPerRequest ?? 0)
+  const cmds = samples.reduce((sum, x) => sum + x.cmds, 0)
+  return {
+    name: s.name,
+    reqPerSec,
+    ...(s.eventsPerRequest !== undefined ? { eventsPerSec: reqPerSec * s.eventsPerRequest, eventsPerCommand: cmds > 0 ? events / cmds : undefined, eldP99: median(samples.map((x) => x.eld)) } : {}),
+    p50: median(samples.map((x) => x.r.latency.p50)),
+    p99: median(samples.map((x) => x.r.latency.p99)),
+    non2xx: samples.reduce((sum, x) => sum + x.r.non2xx, 0),
+    errors: samples.reduce((sum, x) => sum + x.r.errors, 0),
+    rounds: samples.map((x) => ({ reqPerSec: x.r.requests.average, p50: x.r.latency.p50, p99: x.r.latency.p99, eldP99: x.eld }))
+  }
+}
+
 async function commands (redis: Redis): Promise<number> {
   return Number((await redis.info('stats')).match(/total_commands_processed:(\d+)/)?.[1] ?? 0)
 }
@@ -79,36 +101,35 @@ async function run (): Promise<void> {
     const seeded = await seedTraffic(store, { models: 300, hours: 24, ratePerSec: (m) => 100 * (weights[m] ?? 0) })
     const memory = await memoryReport(redis, 'Zipf 100 req/s over 300 models', seeded)
     const memories = [memory]
-    let realtimeBody = '{}'
-    for (const s of scenarios) {
-      if (values.only !== undefined && !s.name.includes(values.only)) continue
-      const env: Record<string, string> = { REDIS_URL: redisUrl, ...(s.server === 'ceiling' ? { CEILING_GET_BODY: realtimeBody } : {}), ...s.env }
-      const server: Served = await serve(ENTRY[s.server], env)
-      try {
-        const opts = { ...s.request(server.url), connections: s.connections }
-        if (s.name.startsWith('realtime 1h, cache hot')) realtimeBody = await (await fetch(opts.url as string)).text()
-        await cannon({ ...opts, duration: WARMUP })
-        await new Promise((resolve) => setTimeout(resolve, 300))
-        const before = await commands(redis)
-        server.resetEld()
-        const r = await cannon({ ...opts, duration: DURATION })
-        const eld = await server.eld()
-        await new Promise((resolve) => setTimeout(resolve, 500))
-        const events = (r['2xx'] ?? 0) * (s.eventsPerRequest ?? 0)
-        const cmds = (await commands(redis)) - before
-        rows.push({
-          name: s.name,
-          reqPerSec: r.requests.average,
-          ...(s.eventsPerRequest !== undefined ? { eventsPerSec: r.requests.average * s.eventsPerRequest, eventsPerCommand: cmds > 0 ? events / cmds : undefined, eldP99: eld.p99 } : {}),
-          p50: r.latency.p50,
-          p99: r.latency.p99,
-          non2xx: r.non2xx,
-          errors: r.errors
-        })
-        process.stderr.write(`${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
-      } finally {
-        await server.stop()
+    // Every server runs from the start, and the scenarios take turns for ROUNDS rounds: a baseline and
+    // the figure compared with it are measured minutes apart at most, so a change in the machine's
+    // load between them shows up as spread across rounds instead of as a wrong ratio.
+    const active = scenarios.filter((s) => values.only === undefined || s.name.includes(values.only))
+    const servers = new Map<Scenario, Served>()
+    try {
+      for (const s of active.filter((x) => x.server !== 'ceiling')) servers.set(s, await serve(ENTRY[s.server], { REDIS_URL: redisUrl, ...s.env }))
+      const hot = active.find((s) => s.name.startsWith('realtime 1h, cache hot'))
+      const realtimeBody = hot !== undefined ? await (await fetch(hot.request(servers.get(hot)!.url).url as string)).text() : '{}'
+      for (const s of active.filter((x) => x.server === 'ceiling')) servers.set(s, await serve(ENTRY.ceiling, { CEILING_GET_BODY: realtimeBody, ...s.env }))
+      const samples = new Map<Scenario, Sample[]>(active.map((s) => [s, []]))
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const s of active) {
+          const server = servers.get(s)!
+          const opts = { ...s.request(server.url), connections: s.connections }
+          if (round === 0) await cannon({ ...opts, duration: WARMUP })
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          const before = await commands(redis)
+          server.resetEld()
+          const r = await cannon({ ...opts, duration: DURATION })
+          const eld = await server.eld()
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          samples.get(s)!.push({ r, eld: eld.p99, cmds: (await commands(redis)) - before })
+          process.stderr.write(`round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
+        }
       }
+      for (const s of active) rows.push(summarize(s, samples.get(s)!))
+    } finally {
+      for (const server of servers.values()) await server.stop()
     }
     if (values.full === true) {
       await redis.flushall()
@@ -197,7 +218,7 @@ function report (rows: Row[], memories: Memory[]): void {
   process.stdout.write(`\n${table}\n`)
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
   const file = new URL(`./results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url)
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), duration: DURATION, node: process.version, cpus: cpus().length, rows, memories, table }, null, 2))
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), duration: DURATION, rounds: ROUNDS, node: process.version, cpus: cpus().length, rows, memories, table }, null, 2))
   process.stdout.write(`\nresults: ${file.pathname}\n`)
 }
 
