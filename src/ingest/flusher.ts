@@ -165,6 +165,8 @@ export class Flusher {
         entityBucketIds: live.entityBucketIds,
         groups: live.seal({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
       }
+      // Sealing a large buffer takes a few milliseconds: let requests in before the batch is sent.
+      await new Promise((resolve) => setImmediate(resolve))
     }
     const sealed = this.#sealed
     const started = performance.now()

@@ -62,6 +62,9 @@ export function clusterOptions (conn: RedisConnection, extra: RedisOptions = {})
 /** Ends each token of a key's packed ops in APPLY's arguments (see lua.ts). */
 const US = '\u001f'
 
+/** Commands per pipeline: a chunk of flush groups encodes in about a millisecond. */
+export const PIPELINE_CHUNK = 32
+
 /** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
 type Command = (c: ChainableCommander | Cluster) => unknown
 
@@ -122,9 +125,16 @@ export class RedisStore implements MetricsStore {
     if (client instanceof Cluster) {
       return await Promise.all(commands.map(async (c) => await (c(client) as Promise<unknown>).then((v): [null, unknown] => [null, v], (err: Error): [Error, null] => [err, null])))
     }
-    const pipeline = client.pipeline()
-    for (const c of commands) c(pipeline)
-    return (await pipeline.exec())!
+    // Large batches (a flush under heavy load carries hundreds of groups) go out as several
+    // pipelines, the event loop free between them: encoding them all at once would stall it.
+    const replies: Array<Promise<Array<[Error | null, unknown]>>> = []
+    for (let i = 0; i < commands.length; i += PIPELINE_CHUNK) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+      const pipeline = client.pipeline()
+      for (const c of commands.slice(i, i + PIPELINE_CHUNK)) c(pipeline)
+      replies.push(pipeline.exec() as Promise<Array<[Error | null, unknown]>>)
+    }
+    return (await Promise.all(replies)).flat()
   }
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {

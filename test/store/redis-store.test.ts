@@ -1,5 +1,5 @@
 import t from 'tap'
-import { clusterOptions, RedisStore, redisOptions } from '../../src/store/redis-store.js'
+import { clusterOptions, PIPELINE_CHUNK, RedisStore, redisOptions } from '../../src/store/redis-store.js'
 import { startRedis } from '../helpers/redis.js'
 import { storeContract } from '../helpers/store-contract.js'
 
@@ -75,4 +75,17 @@ t.test('TLS and cluster options', async (t) => {
   t.notOk('enableAutoPipelining' in c, 'commands are routed by their keys, not by their first argument')
   t.notOk('retryStrategy' in (c.redisOptions ?? {}), 'reconnects are the cluster\'s to schedule')
   t.equal(typeof c.clusterRetryStrategy, 'function')
+})
+
+t.test('a batch larger than one pipeline chunk lands whole, replies in order', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const store = new RedisStore({ url: redis.url })
+  t.teardown(() => store.close())
+  await store.connect(2000)
+  const n = PIPELINE_CHUNK * 2 + 5
+  const groups = Array.from({ length: n }, (_, i) => ({ marker: `{g${i}}:m`, keys: [{ key: `{g${i}}:k`, expireAt: Date.now() + 60_000, ops: [['i', 'n', String(i + 1)]] as Array<['i', string, string]> }] }))
+  t.same(await store.applyGroups(1, groups), groups.map(() => null), 'every group applied')
+  const merged = await store.read(groups.map((g) => ({ keys: [g.keys[0]!.key], slots: [0], nSlots: 1 })))
+  t.same(merged.map(([f]) => f!.n), groups.map((_, i) => String(i + 1)), 'each read answered in its place')
 })
