@@ -1,8 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { DEFAULT_THRESHOLDS as H, type HealthThresholds } from './metrics/status.js'
 import type { RedisConnection } from './store/redis-store.js'
 
 const Int = (min: number, max: number, def: number) => Type.Integer({ minimum: min, maximum: max, default: def })
+const Num = (min: number, max: number, def: number) => Type.Number({ minimum: min, maximum: max, default: def })
 /** Comma-separated tokens (several, so they can be rotated), each at least 16 characters. */
 const TokenList = Type.String({ pattern: '^\\s*[^\\s,]{16,}\\s*(,\\s*[^\\s,]{16,}\\s*)*$', description: 'comma-separated tokens of 16+ characters' })
 
@@ -29,7 +31,18 @@ export const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(Type.String()),
   METRICS_MAX_MODELS: Int(1, 1_000_000, 1000),
   METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
-  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100)
+  METRICS_MAX_GATEWAYS: Int(1, 1_000_000, 100),
+  METRICS_MAX_MODEL_GATEWAYS: Int(1, 10_000_000, 5000),
+  METRICS_MAX_MODEL_PROVIDERS: Int(1, 10_000_000, 2000),
+  // Health states, baselines and anomalies (docs/health.md says why each default is what it is).
+  METRICS_STATUS_MIN_SAMPLES: Int(1, 1_000_000, H.minSamples),
+  METRICS_STATUS_CONSECUTIVE_MINUTES: Int(1, 20, H.consecutiveMinutes),
+  METRICS_STATUS_DEGRADED_UPTIME: Num(0, 100, H.degradedUptime),
+  METRICS_STATUS_DOWN_UPTIME: Num(0, 100, H.downUptime),
+  METRICS_STATUS_TTFT_FACTOR: Num(1, 1000, H.ttftFactor),
+  METRICS_BASELINE_MIN_SAMPLES: Int(1, 1_000_000, H.baselineMinSamples),
+  METRICS_ANOMALY_TTFT_FACTOR: Num(1, 1000, H.anomalyTtftFactor),
+  METRICS_ANOMALY_ERROR_RATE_PP: Num(0, 100, H.anomalyErrorRatePp)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -56,6 +69,10 @@ export interface Config {
   corsOrigins: string[]
   /** Distinct ids per hour bucket beyond which events naming a new one are refused (429). */
   maxIds: { model: number, provider: number, gateway: number }
+  /** Distinct model × gateway and model × provider pairs per hour bucket, likewise. */
+  maxPairs: { model_gateway: number, model_provider: number }
+  /** Thresholds of the health states, baselines and anomalies. */
+  health: HealthThresholds
 }
 
 const SECRET = /TOKEN|PASSWORD|REDIS_URL/
@@ -87,6 +104,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid ${name}${shown}: ${why}`)
   }
   const parsed = value as Env
+  if (parsed.METRICS_STATUS_DOWN_UPTIME > parsed.METRICS_STATUS_DEGRADED_UPTIME) {
+    throw new ConfigError(`invalid METRICS_STATUS_DOWN_UPTIME=${JSON.stringify(String(parsed.METRICS_STATUS_DOWN_UPTIME))}: expected at most METRICS_STATUS_DEGRADED_UPTIME (${parsed.METRICS_STATUS_DEGRADED_UPTIME})`)
+  }
   if (parsed.NODE_ENV === 'production' && parsed.METRICS_INGEST_TOKEN === undefined && parsed.METRICS_ALLOW_ANONYMOUS !== 'true') {
     throw new ConfigError('METRICS_INGEST_TOKEN is required with NODE_ENV=production (or set METRICS_ALLOW_ANONYMOUS=true to accept events from anyone)')
   }
@@ -113,7 +133,18 @@ export function fromEnv (e: Env): Config {
     rateLimitMax: e.METRICS_RATE_LIMIT_MAX,
     rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
     corsOrigins: list(e.CORS_ORIGINS),
-    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS }
+    maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
+    maxPairs: { model_gateway: e.METRICS_MAX_MODEL_GATEWAYS, model_provider: e.METRICS_MAX_MODEL_PROVIDERS },
+    health: {
+      minSamples: e.METRICS_STATUS_MIN_SAMPLES,
+      consecutiveMinutes: e.METRICS_STATUS_CONSECUTIVE_MINUTES,
+      degradedUptime: e.METRICS_STATUS_DEGRADED_UPTIME,
+      downUptime: e.METRICS_STATUS_DOWN_UPTIME,
+      ttftFactor: e.METRICS_STATUS_TTFT_FACTOR,
+      baselineMinSamples: e.METRICS_BASELINE_MIN_SAMPLES,
+      anomalyTtftFactor: e.METRICS_ANOMALY_TTFT_FACTOR,
+      anomalyErrorRatePp: e.METRICS_ANOMALY_ERROR_RATE_PP
+    }
   }
 }
 

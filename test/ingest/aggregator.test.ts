@@ -20,7 +20,9 @@ const at = (h: number, m: number, s = 0, ms = 0): number => Date.UTC(2024, 4, 15
 
 const tag = (type: EntityType, id: string): string => `metrics:${type}:{${id}}`
 const ek = (type: EntityType, id: string, family: string, bucket: string): string => `${tag(type, id)}:${family}:${bucket}`
-const ik = (type: EntityType, field: 'requests' | 'successes', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
+const ik = (type: EntityType | 'model_gateway' | 'model_provider', field: 'requests' | 'successes', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
+/** A model's key for one gateway (or provider): in the model's hash slot. */
+const pk = (model: string, kind: 'gateway' | 'provider', other: string, family: string, bucket: string): string => `${tag('model', model)}:${kind}:${other}:${family}:${bucket}`
 const marker = (groupTag: string): string => `${groupTag}:flushed:${INSTANCE}`
 /** A latest-value field: 15-digit event time, then the value. */
 const lv = (ts: number, value: string): string => String(ts).padStart(15, '0') + value
@@ -146,11 +148,19 @@ t.test('Aggregator.seal', async (t) => {
     for (const type of ['model', 'provider', 'gateway'] as const) {
       for (const b of [M_NOW, H_NOW]) expectedKeys.push(ik(type, 'requests', b), ik(type, 'successes', b))
     }
+    // The model through its gateway and by its provider: the pairs, in the model's slot; which
+    // gateways and providers served it, and the pairs' index, by the hour only.
+    for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
+      for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'ttft', 'total', 'tps']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
+    }
+    expectedKeys.push(ek('model', 'acme/m1', 'gateways', H_NOW), ek('model', 'acme/m1', 'providers', H_NOW))
+    expectedKeys.push(ik('model_gateway', 'requests', H_NOW), ik('model_provider', 'requests', H_NOW))
     t.strictSame([...keys.keys()].sort(), expectedKeys.sort(), 'exactly these keys')
 
     t.strictSame(groups.map((g) => g.marker).sort(), [
       marker(tag('model', 'acme/m1')), marker(tag('provider', 'acme')), marker(tag('gateway', 'gw1')),
-      marker('metrics:index:{model}'), marker('metrics:index:{provider}'), marker('metrics:index:{gateway}')
+      marker('metrics:index:{model}'), marker('metrics:index:{provider}'), marker('metrics:index:{gateway}'),
+      marker('metrics:index:{model_gateway}'), marker('metrics:index:{model_provider}')
     ].sort(), 'one group per entity and per index, each with its marker')
     for (const g of groups) {
       const groupTag = g.marker.slice(0, -`:flushed:${INSTANCE}`.length)
@@ -181,6 +191,22 @@ t.test('Aggregator.seal', async (t) => {
         t.strictSame(counts(keys.get(ek(type, id, 'tps', b))), histogramOf([tps]), `${label}: tps histogram`)
       }
     }
+    for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
+      for (const b of [M_NOW, H_NOW]) {
+        const f = fieldsOf(keys.get(pk('acme/m1', kind, other, 'stats', b)))
+        const label = `acme/m1 via ${kind} ${other} ${b}`
+        t.strictSame(f.get('n'), ['i', '1'], `${label}: n`)
+        t.strictSame(f.get('ttft:sum'), ['i', '250500'], `${label}: ttft:sum in µs`)
+        t.strictSame(f.get('tps:n'), ['i', '1'], `${label}: tps:n`)
+        t.notOk(f.has('last:provider'), `${label}: no last:provider`)
+        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'ttft', b))), histogramOf([250.5]), `${label}: ttft histogram`)
+        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'total', b))), histogramOf([1200.25]), `${label}: total histogram`)
+      }
+    }
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'gateways', H_NOW))), { gw1: 1 }, 'the gateways that served the model, with requests')
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'providers', H_NOW))), { acme: 1 }, 'the providers likewise')
+    t.strictSame(counts(keys.get(ik('model_gateway', 'requests', H_NOW))), { 'acme/m1 gw1': 1 }, 'pair index: model, space, gateway')
+    t.strictSame(counts(keys.get(ik('model_provider', 'requests', H_NOW))), { 'acme/m1 acme': 1 })
     for (const b of [M_NOW, H_NOW]) {
       t.strictSame(counts(keys.get(ek('provider', 'acme', 'models', b))), { 'acme/m1': 1 }, `provider models ${b}`)
       t.strictSame(counts(keys.get(ik('model', 'requests', b))), { 'acme/m1': 1 })
@@ -564,7 +590,7 @@ t.test('Aggregator.seal → MemoryStore.read: ids that look like merge rules, in
     ]
   })
   const groups = seal(aggOf(events))
-  t.equal(groups.length, 3 + 2 + 1 + 3, 'three models, two providers, one gateway, three indexes')
+  t.equal(groups.length, 3 + 2 + 1 + 5, 'three models, two providers, one gateway, five indexes')
   t.strictSame(await store.applyGroups(1, groups), groups.map(() => null))
   const read = async (keys: string[]): Promise<Fields> => {
     const [res] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }])
