@@ -6,12 +6,16 @@ import authPlugin from './plugins/auth.js'
 import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import readCachePlugin from './plugins/read-cache.js'
+import statusHistoryPlugin from './plugins/status-history.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
+import catalogRoutes from './routes/catalog.js'
+import compareRoutes from './routes/compare.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
 import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
+import statusRoutes from './routes/status.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
@@ -46,13 +50,17 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
+  await fastify.register(statusHistoryPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
-  await fastify.register(realtimeRoutes)
-  await fastify.register(readRoutes)
+  await fastify.register(realtimeRoutes, { config: opts.config })
+  await fastify.register(readRoutes, { config: opts.config })
+  await fastify.register(compareRoutes, { config: opts.config })
+  await fastify.register(statusRoutes, { config: opts.config })
+  await fastify.register(catalogRoutes, { config: opts.config })
 }, { name: 'metrics-service' })
 
 /** Builds the whole service from a config object; the server entry and every test use this. */
