@@ -105,7 +105,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   const parsed = value as Env
   if (parsed.METRICS_STATUS_DOWN_UPTIME > parsed.METRICS_STATUS_DEGRADED_UPTIME) {
-    throw new ConfigError(`invalid METRICS_STATUS_DOWN_UPTIME=${JSON.stringify(String(parsed.METRICS_STATUS_DOWN_UPTIME))}: expected at most METRICS_STATUS_DEGRADED_UPTIME (${parsed.METRICS_STATUS_DEGRADED_UPTIME})`)
+    throw new ConfigError(`invalid METRICS_STATUS_DOWN_UPTIME=${parsed.METRICS_STATUS_DOWN_UPTIME}: expected at most METRICS_STATUS_DEGRADED_UPTIME (${parsed.METRICS_STATUS_DEGRADED_UPTIME})`)
   }
   if (parsed.NODE_ENV === 'production' && parsed.METRICS_INGEST_TOKEN === undefined && parsed.METRICS_ALLOW_ANONYMOUS !== 'true') {
     throw new ConfigError('METRICS_INGEST_TOKEN is required with NODE_ENV=production (or set METRICS_ALLOW_ANONYMOUS=true to accept events from anyone)')

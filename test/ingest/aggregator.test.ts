@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { Aggregator } from '../../src/ingest/aggregator.js'
 import type { ChatErrorType, ChatEvent, EntityType, FetchEvent } from '../../src/metrics/events.js'
@@ -602,4 +603,35 @@ t.test('Aggregator.seal → MemoryStore.read: ids that look like merge rules, in
     { 'acme/m:max': '8', 'acme/m:min': '8' }, 'provider models counts add up over two minutes')
   t.strictSame(await read([ek('provider', 'last', 'models', '2024-05-15-12-29'), ek('provider', 'last', 'models', M_NOW)]),
     { 'last:m': '8' })
+})
+
+t.test('Aggregator.seal: model lists', async (t) => {
+  const listA = ['a/1', 'b/2']
+  const listB = ['a/1', 'c/3']
+  const fetches = [
+    fetchEv({ models: listA, modelCount: 2, ts: at(12, 10) }),
+    fetchEv({ models: listA, modelCount: 2, ts: at(12, 20) }),
+    fetchEv({ models: listB, modelCount: 2, ts: at(11, 50) }),
+    fetchEv({ models: [], modelCount: 0, ts: at(12, 25) }),
+    fetchEv({ models: listA, ts: at(12, 30, 5) }),
+    fetchEv({ models: listB, ts: NOW - (RETENTION_HOURS + 2) * HOUR })
+  ]
+  const groups = seal(aggOf([], fetches))
+  const keys = keyMap(groups)
+  const digest = (l: string[]): string => createHash('sha256').update(l.join('\n')).digest('hex').slice(0, 16)
+  const listKey = (l: string[]): string => ek('gateway', 'gw1', 'catalog', digest(l))
+  t.strictSame([...fieldsOf(keys.get(listKey(listA)))], [['a/1', ['M', '1']], ['b/2', ['M', '1']]], 'each distinct list once, its ids as fields')
+  t.ok(keys.has(listKey(listB)))
+  t.notOk(keys.has(listKey([])), 'an empty list has no key')
+  t.equal(keys.get(listKey(listA))?.expireAt, Date.UTC(2024, 4, 15, 13) + RETENTION_HOURS * HOUR, 'a list is kept for the retention from the hour it was last written')
+  const fetchesKey = (hour: string): string => ek('gateway', 'gw1', 'catalog_fetches', hour)
+  t.strictSame([...fieldsOf(keys.get(fetchesKey(H_NOW)))].sort(), [
+    [`last:${lv(at(12, 10), '')}`, ['l', lv(at(12, 10), digest(listA))]],
+    [`last:${lv(at(12, 20), '')}`, ['l', lv(at(12, 20), digest(listA))]],
+    [`last:${lv(at(12, 25), '')}`, ['l', lv(at(12, 25), digest([]))]],
+    [`last:${lv(at(12, 30, 5), '')}`, ['l', lv(at(12, 30, 5), digest(listA))]]
+  ].sort(), 'each fetch: its time and its list')
+  t.strictSame([...fieldsOf(keys.get(fetchesKey('2024-05-15-11')))], [[`last:${lv(at(11, 50), '')}`, ['l', lv(at(11, 50), digest(listB))]]])
+  t.equal(keys.get(fetchesKey('2024-05-15-11'))?.expireAt, expectedExpiry(fetchesKey('2024-05-15-11'), RETENTION_HOURS))
+  t.equal([...keys.keys()].filter((k) => k.includes(':catalog_fetches:')).length, 2, 'a fetch whose hour has expired keeps nothing')
 })
