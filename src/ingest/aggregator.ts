@@ -1,7 +1,7 @@
-import { bucketExpiry, bucketName, bucketStart, HOUR_MS, MINUTE_MS, type Resolution } from '../metrics/buckets.js'
+import { bucketExpiry, bucketName, bucketStart, HOUR_MS, MINUTE_MS, PAIR_MINUTE_RETENTION_MS, type Resolution } from '../metrics/buckets.js'
 import { catalogDigest } from '../metrics/catalog.js'
 import { CHAT_ERROR_TYPES, pairId, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent, type IndexedType } from '../metrics/events.js'
-import { Dist } from '../metrics/histogram.js'
+import { Dist, pairBinField, type PairDist } from '../metrics/histogram.js'
 import { entityKey, entityTag, indexKey, indexTag, markerKey, pairKey, type Family } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { FieldOp, GroupWrite, KeyWrite } from '../store/types.js'
@@ -288,16 +288,16 @@ export class Aggregator {
               add(kind === 'gateway' ? 'gateways' : 'providers', [...pairs].map(([other, a]) => ['i', other, String(a.n)]))
               for (const [other, a] of pairs) indexAdd(kind === 'gateway' ? 'model_gateway' : 'model_provider', name, expireAt, pairId(entity.id, other), a, false)
             }
+            // A pair's minute buckets serve windows of at most an hour: they are kept that long only.
+            const pairExpireAt = b.res === 'minute' ? Math.min(expireAt, b.start + MINUTE_MS + PAIR_MINUTE_RETENTION_MS) : expireAt
+            if (pairExpireAt <= opts.now) continue
             for (const [other, a] of pairs) {
-              const pk = (family: Family, ops: KeyWrite['ops']): void => {
-                if (ops.length > 0) keys.push({ key: pairKey(entity.id, kind, other, family, name), expireAt, ops })
-              }
               const pairStats: KeyWrite['ops'] = []
               chatOps(pairStats, a)
-              pk('stats', pairStats)
-              pk('ttft', binOps(a.ttft))
-              pk('total', binOps(a.total))
-              pk('tps', binOps(a.tps))
+              keys.push({ key: pairKey(entity.id, kind, other, 'stats', name), expireAt: pairExpireAt, ops: pairStats })
+              // The three histograms of a pair share one hash (field names: src/metrics/histogram.ts).
+              const dists = [...pairBinOps(a.ttft, 'ttft'), ...pairBinOps(a.total, 'total'), ...pairBinOps(a.tps, 'tps')]
+              if (dists.length > 0) keys.push({ key: pairKey(entity.id, kind, other, 'dists', name), expireAt: pairExpireAt, ops: dists })
             }
           }
         }
@@ -391,5 +391,11 @@ function distOps (ops: Array<[FieldOp, string, string]>, name: string, d: Dist):
 function binOps (d: Dist): KeyWrite['ops'] {
   const ops: KeyWrite['ops'] = []
   for (const [bin, c] of d.bins) ops.push(['i', String(bin), String(c)])
+  return ops
+}
+
+function pairBinOps (d: Dist, name: PairDist): KeyWrite['ops'] {
+  const ops: KeyWrite['ops'] = []
+  for (const [bin, c] of d.bins) ops.push(['i', pairBinField(name, bin), String(c)])
   return ops
 }

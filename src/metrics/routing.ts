@@ -31,7 +31,8 @@ export function compareCandidates (a: Candidate, b: Candidate): number {
     byNumber(a.uptimeLowerBound, b.uptimeLowerBound, -1) ||
     byNumber(a.ttftP90, b.ttftP90, 1) ||
     b.requests - a.requests ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    // Ids are unique among candidates.
+    (a.id < b.id ? -1 : 1)
 }
 
 const lb = (v: number | null): string => v === null ? 'no uptime lower bound (no requests apart from rate limits)' : `uptime lower bound ${v} %`

@@ -4,10 +4,10 @@
  * the others.
  *
  * Each complete minute m gets a *condition* from the 5 minute buckets ending with m; the *state* is
- * the condition of the latest run of N consecutive minutes with one condition, among the last 30
+ * the condition of the latest run of N consecutive minutes with one condition, among the last 20
  * complete minutes. That is exactly "a state changes only after the new condition held N consecutive
  * minutes": once a run of N completes, the state is its condition until another run of N completes.
- * When no run of N is found in 30 minutes (conditions kept changing), the state is `degraded` if any
+ * When no run of N is found in 20 minutes (conditions kept changing), the state is `degraded` if any
  * of those minutes was degraded or down, else `unknown`.
  */
 import { successRate, healthScore } from './health.js'
@@ -19,7 +19,7 @@ export type Status = typeof STATUSES[number]
 /** Minutes each condition looks at (API: "from the last 5 minutes"). */
 export const WINDOW_MINUTES = 5
 /** Complete minutes the state is replayed over; at most 2 h − WINDOW_MINUTES (minute retention). */
-export const REPLAY_MINUTES = 30
+export const REPLAY_MINUTES = 20
 /** Days of the same hour of day that make a baseline. */
 export const BASELINE_DAYS = 7
 

@@ -6,7 +6,7 @@ import type { Fields, MetricsStore } from '../store/types.js'
 import { decodeStat, num, tallyOf } from './decode.js'
 import { hoursOf } from './realtime.js'
 import { currentStatus, decodeStatus, planStatus, type StatusPlan } from './status.js'
-import { ReadPlan } from './targets.js'
+import { binsIn, ReadPlan, type DistRef } from './targets.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
 export type Via = 'gateway' | 'provider'
@@ -42,19 +42,22 @@ export async function readPairs (store: MetricsStore, model: string, vias: reado
   for (const via of vias) index.slot(via === 'gateway' ? 'gateways' : 'providers', hours)
   const [found] = await store.read([index.read]) as [Fields[]]
 
-  const targets: Array<{ via: Via, id: string, window: ReadPlan, status: StatusPlan }> = []
+  const targets: Array<{ via: Via, id: string, window: ReadPlan, dists: [DistRef, DistRef, DistRef], status: StatusPlan }> = []
   vias.forEach((via, i) => {
     for (const id of Object.keys(found[i]!)) {
       const target = { model, via, id }
       const window = new ReadPlan(target)
-      for (const f of ['stats', 'ttft', 'total', 'tps'] as const) window.slot(f, w.buckets)
-      targets.push({ via, id, window, status: planStatus(target, now) })
+      window.slot('stats', w.buckets)
+      const dists: [DistRef, DistRef, DistRef] = [window.dist('ttft', w.buckets), window.dist('total', w.buckets), window.dist('tps', w.buckets)]
+      targets.push({ via, id, window, dists, status: planStatus(target, now) })
     }
   })
   const merged = await store.read(targets.flatMap((t) => [t.window.read, t.status.plan.read]))
   const pairs: Record<Via, PairFigures[]> = { gateway: [], provider: [] }
   targets.forEach((t, i) => {
-    const [stats, ttft, total, tps] = merged[2 * i] as [Fields, Fields, Fields, Fields]
+    const slots = merged[2 * i]!
+    const stats = slots[0]!
+    const [ttft, total, tps] = t.dists.map((d) => binsIn(slots, d)) as [Fields, Fields, Fields]
     const tally = tallyOf(stats, ttft)
     if (tally.requests === 0) return
     pairs[t.via].push({

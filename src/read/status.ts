@@ -5,7 +5,7 @@ import {
 } from '../metrics/status.js'
 import type { Fields } from '../store/types.js'
 import { tallyOf } from './decode.js'
-import { ReadPlan, type Target } from './targets.js'
+import { binsIn, ReadPlan, type DistRef, type Target } from './targets.js'
 
 export const DAY_MS = 24 * HOUR_MS
 
@@ -26,10 +26,10 @@ export function lastCompleteMinute (now: number): number {
 export interface StatusPlan {
   plan: ReadPlan
   minutes: Bucket[]
-  /** [stats slot, ttft slot] per minute bucket. */
-  minuteSlots: Array<[number, number]>
-  /** Hour of day (start of the hour) → [stats slot, ttft slot] of its baseline. */
-  baselineSlots: Map<number, [number, number]>
+  /** [stats slot, TTFT bins] per minute bucket. */
+  minuteSlots: Array<[number, DistRef]>
+  /** Hour of day (start of the hour) → [stats slot, TTFT bins] of its baseline. */
+  baselineSlots: Map<number, [number, DistRef]>
   count: number
 }
 
@@ -41,13 +41,13 @@ export interface StatusPlan {
 export function planStatus (target: Target, now: number, count = 1): StatusPlan {
   const minutes = bucketRange('minute', lastCompleteMinute(now), REPLAY_MINUTES + count - 1 + WINDOW_MINUTES - 1)
   const plan = new ReadPlan(target)
-  const minuteSlots = minutes.map((b): [number, number] => [plan.slot('stats', [b]), plan.slot('ttft', [b])])
-  const baselineSlots = new Map<number, [number, number]>()
+  const minuteSlots = minutes.map((b): [number, DistRef] => [plan.slot('stats', [b]), plan.dist('ttft', [b])])
+  const baselineSlots = new Map<number, [number, DistRef]>()
   for (const b of minutes.slice(WINDOW_MINUTES - 1)) {
     const hour = bucketStart('hour', b.start)
     if (!baselineSlots.has(hour)) {
       const days = baselineBuckets([hour])
-      baselineSlots.set(hour, [plan.slot('stats', days), plan.slot('ttft', days)])
+      baselineSlots.set(hour, [plan.slot('stats', days), plan.dist('ttft', days)])
     }
   }
   return { plan, minutes, minuteSlots, baselineSlots, count }
@@ -61,9 +61,9 @@ export interface StatusSeries {
 }
 
 export function decodeStatus (p: StatusPlan, slots: Fields[], th: HealthThresholds): StatusSeries {
-  const tallies = p.minuteSlots.map(([s, h]) => tallyOf(slots[s]!, slots[h]!))
+  const tallies = p.minuteSlots.map(([s, h]) => tallyOf(slots[s]!, binsIn(slots, h)))
   const baselines = new Map<number, number | null>()
-  for (const [hour, [s, h]] of p.baselineSlots) baselines.set(hour, baselineP90(tallyOf(slots[s]!, slots[h]!), th))
+  for (const [hour, [s, h]] of p.baselineSlots) baselines.set(hour, baselineP90(tallyOf(slots[s]!, binsIn(slots, h)), th))
   const perMinute = p.minutes.map((b) => baselines.get(bucketStart('hour', b.start)) ?? null)
   const conds = conditions(tallies, perMinute, th)
   return {

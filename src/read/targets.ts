@@ -1,7 +1,8 @@
 import type { Bucket } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
+import { pairBins, type PairDist } from '../metrics/histogram.js'
 import { entityKey, pairKey, type Family } from '../store/keys.js'
-import type { MergeRead } from '../store/types.js'
+import type { Fields, MergeRead } from '../store/types.js'
 
 /**
  * What a read is about: an entity (model, provider, gateway), or a model through one gateway or
@@ -17,7 +18,16 @@ export function keyOf (target: Target, family: Family, bucket: string): string {
 }
 
 /** Families whose fields are ids or bins: merged by adding whatever the field's name. */
-const COUNTER_FAMILIES = new Set<Family>(['ttft', 'total', 'tps', 'fetch_rt', 'models', 'gateways', 'providers', 'catalog'])
+const COUNTER_FAMILIES = new Set<Family>(['ttft', 'total', 'tps', 'fetch_rt', 'models', 'gateways', 'providers', 'catalog', 'dists'])
+
+/** Where a distribution's bins are in a read's result: a slot of its own, or a share of a pair's `dists` slot. */
+export interface DistRef { slot: number, pair: PairDist | null }
+
+/** The bins of one distribution from a read's result slots. */
+export function binsIn (slots: readonly Fields[], ref: DistRef): Fields {
+  const fields = slots[ref.slot]!
+  return ref.pair === null ? fields : pairBins(fields, ref.pair)
+}
 
 /**
  * A MergeRead being built: `slot(family, buckets)` adds one result slot holding `family` merged over
@@ -25,7 +35,18 @@ const COUNTER_FAMILIES = new Set<Family>(['ttft', 'total', 'tps', 'fetch_rt', 'm
  */
 export class ReadPlan {
   readonly read: MergeRead = { keys: [], slots: [], nSlots: 0, counters: [] }
+  /** A pair's `dists` slot per list of buckets: its three distributions are read once. */
+  readonly #dists = new Map<string, number>()
   constructor (readonly target: Target) {}
+
+  /** The bins of distribution `name` over `buckets`: its own family for an entity, the pair's `dists` otherwise. */
+  dist (name: PairDist, buckets: ReadonlyArray<Pick<Bucket, 'name'>>): DistRef {
+    if ('type' in this.target) return { slot: this.slot(name, buckets), pair: null }
+    const key = buckets.map((b) => b.name).join(',')
+    let slot = this.#dists.get(key)
+    if (slot === undefined) this.#dists.set(key, slot = this.slot('dists', buckets))
+    return { slot, pair: name }
+  }
 
   slot (family: Family, buckets: ReadonlyArray<Pick<Bucket, 'name'>>): number {
     const slot = this.read.nSlots++

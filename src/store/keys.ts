@@ -21,11 +21,12 @@ export function entityTag (type: EntityType, id: string): string {
 /**
  * Families of keys per entity-bucket. `stats` holds counters, sums, min/max and latest values.
  * Models also keep `gateways` and `providers` (id → requests, hour buckets) and, per gateway and per
- * provider, the pair's own `stats`/`ttft`/`total`/`tps` (pairKey). Any entity keeps its state changes
+ * provider, the pair's own `stats` and `dists` (its three histograms in one hash, see
+ * src/metrics/histogram.ts; pairKey). Any entity keeps its state changes
  * in `status` (hour buckets); gateways keep their model lists in `catalog` (one key per distinct list,
  * named by the list's digest) and the fetches that carried one in `catalog_fetches` (hour buckets).
  */
-export type Family = 'stats' | 'ttft' | 'total' | 'tps' | 'models' | 'fetch_rt' | 'gateways' | 'providers' | 'status' | 'catalog' | 'catalog_fetches'
+export type Family = 'stats' | 'ttft' | 'total' | 'tps' | 'models' | 'fetch_rt' | 'gateways' | 'providers' | 'status' | 'catalog' | 'catalog_fetches' | 'dists'
 
 export function entityKey (type: EntityType, id: string, family: Family, bucket: string): string {
   return `${entityTag(type, id)}:${family}:${bucket}`

@@ -101,12 +101,12 @@ export function conditionAt (events: readonly RawEvent[], minute: number, th: Th
 
 /**
  * The state after the minute starting at `minute`: the condition of the latest run of N equal
- * conditions among the 30 minutes ending with it; with none, degraded if any of the 30 was degraded
+ * conditions among the 20 minutes ending with it; with none, degraded if any of the 20 was degraded
  * or down, else unknown.
  */
 export function stateAt (events: readonly RawEvent[], minute: number, th: Thresholds): State {
   const conds: State[] = []
-  for (let i = 29; i >= 0; i--) conds.push(conditionAt(events, minute - i * MINUTE, th))
+  for (let i = 19; i >= 0; i--) conds.push(conditionAt(events, minute - i * MINUTE, th))
   const n = th.consecutiveMinutes
   for (let end = conds.length - 1; end >= n - 1; end--) {
     const window = conds.slice(end - n + 1, end + 1)

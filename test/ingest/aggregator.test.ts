@@ -111,13 +111,17 @@ function histogramOf (values: number[]): Record<string, number> {
   return out
 }
 
-/** The bucket a key belongs to, from its name, and the expiry a user expects for it. */
+/**
+ * The bucket a key belongs to, from its name, and the expiry a user expects for it: the bucket's
+ * end plus the retention, or 2 hours for minute buckets (1 hour for a model × gateway or provider pair).
+ */
 function expectedExpiry (key: string, retentionHours: number): number {
   const m = /:(\d{4})-(\d{2})-(\d{2})-(\d{2})(?:-(\d{2}))?$/.exec(key)
   if (m === null) throw new Error(`no bucket in ${key}`)
   const [, y, mo, d, h, mi] = m
   if (mi === undefined) return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h)) + HOUR + retentionHours * HOUR
-  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + 2 * HOUR
+  const pair = /^metrics:model:\{[^}]*\}:(gateway|provider):/.test(key)
+  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + (pair ? HOUR : 2 * HOUR)
 }
 
 
@@ -152,7 +156,7 @@ t.test('Aggregator.seal', async (t) => {
     // The model through its gateway and by its provider: the pairs, in the model's slot; which
     // gateways and providers served it, and the pairs' index, by the hour only.
     for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
-      for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'ttft', 'total', 'tps']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
+      for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'dists']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
     }
     expectedKeys.push(ek('model', 'acme/m1', 'gateways', H_NOW), ek('model', 'acme/m1', 'providers', H_NOW))
     expectedKeys.push(ik('model_gateway', 'requests', H_NOW), ik('model_provider', 'requests', H_NOW))
@@ -200,8 +204,11 @@ t.test('Aggregator.seal', async (t) => {
         t.strictSame(f.get('ttft:sum'), ['i', '250500'], `${label}: ttft:sum in µs`)
         t.strictSame(f.get('tps:n'), ['i', '1'], `${label}: tps:n`)
         t.notOk(f.has('last:provider'), `${label}: no last:provider`)
-        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'ttft', b))), histogramOf([250.5]), `${label}: ttft histogram`)
-        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'total', b))), histogramOf([1200.25]), `${label}: total histogram`)
+        // Bin k of TTFT, total time and tokens/s: fields k, 10000 + k and 20000 + k.
+        const shifted = (offset: number, h: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(h).map(([k, v]) => [String(offset + Number(k)), v]))
+        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'dists', b))), { ...shifted(0, histogramOf([250.5])), ...shifted(10_000, histogramOf([1200.25])), ...shifted(20_000, histogramOf([tps])) }, `${label}: the three histograms in one hash, integer fields`)
+        const expiry = keys.get(pk('acme/m1', kind, other, 'stats', b))?.expireAt
+        t.equal(expiry, b === M_NOW ? at(12, 31) + HOUR : expectedExpiry(ek('model', 'x', 'stats', b), RETENTION_HOURS), `${label}: minute buckets of a pair are kept an hour, hour buckets the retention`)
       }
     }
     t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'gateways', H_NOW))), { gw1: 1 }, 'the gateways that served the model, with requests')
@@ -634,4 +641,11 @@ t.test('Aggregator.seal: model lists', async (t) => {
   t.strictSame([...fieldsOf(keys.get(fetchesKey('2024-05-15-11')))], [[`last:${lv(at(11, 50), '')}`, ['l', lv(at(11, 50), digest(listB))]]])
   t.equal(keys.get(fetchesKey('2024-05-15-11'))?.expireAt, expectedExpiry(fetchesKey('2024-05-15-11'), RETENTION_HOURS))
   t.equal([...keys.keys()].filter((k) => k.includes(':catalog_fetches:')).length, 2, 'a fetch whose hour has expired keeps nothing')
+})
+
+t.test('Aggregator.seal: a pair minute bucket older than an hour is not written', async (t) => {
+  const keys = keyMap(seal(aggOf([chat({ ts: at(11, 15) })])))
+  t.ok(keys.has(ek('model', 'acme/m1', 'stats', '2024-05-15-11-15')), 'the model keeps its minute bucket for 2 hours')
+  t.notOk(keys.has(pk('acme/m1', 'gateway', 'gw1', 'stats', '2024-05-15-11-15')), 'its pair does not')
+  t.ok(keys.has(pk('acme/m1', 'gateway', 'gw1', 'stats', '2024-05-15-11')), 'the pair\'s hour bucket is written')
 })

@@ -99,7 +99,7 @@ t.test('the state machine', async (t) => {
 
   t.test('flapping traffic does not flip the state', async (t) => {
     let s = 'hhhhh'
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < 16; i++) {
       s += i % 2 === 0 ? 'd' : 'h'
       t.equal(state(s), 'healthy', `after ${i + 1} flapping minutes`)
     }
@@ -107,11 +107,11 @@ t.test('the state machine', async (t) => {
     t.equal(state(s), 'degraded', 'a steady condition still gets through')
   })
 
-  t.test('thirty minutes without any run: degraded when trouble was seen, else unknown', async (t) => {
-    const flapping = 'hd'.repeat(15)
+  t.test('twenty minutes without any run: degraded when trouble was seen, else unknown', async (t) => {
+    const flapping = 'hd'.repeat(10)
     t.equal(stateOf(seq('hhh' + flapping), th).status, 'degraded')
-    t.equal(stateOf(seq('hhh' + flapping), th).reason, 'unstable: no condition held 3 consecutive minutes in the last 30')
-    t.equal(stateOf(seq('hhh' + 'hu'.repeat(15)), th).status, 'unknown', 'healthy and quiet minutes in turn')
+    t.equal(stateOf(seq('hhh' + flapping), th).reason, 'unstable: no condition held 3 consecutive minutes in the last 20')
+    t.equal(stateOf(seq('hhh' + 'hu'.repeat(10)), th).status, 'unknown', 'healthy and quiet minutes in turn')
     t.equal(stateOf(seq('hx'), th).reason, 'unstable: no condition held 3 consecutive minutes in the last 2', 'a short history says how long it is')
     t.equal(stateOf([], th).status, 'unknown', 'no minutes at all')
   })
