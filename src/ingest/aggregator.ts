@@ -48,6 +48,7 @@ class FetchAgg {
   timeouts = 0
   readonly rt = new Dist()
   lastCount: Latest | null = null
+  /** The lists carried by this combination's fetches. */
   readonly catalogs: CatalogFetch[] = []
 
   merge (o: FetchAgg): void {
@@ -56,7 +57,7 @@ class FetchAgg {
     this.timeouts += o.timeouts
     this.rt.merge(o.rt)
     this.lastCount = newer(this.lastCount, o.lastCount)
-    this.catalogs.push(...o.catalogs)
+    // Model lists are taken from the (gateway, minute) combinations at seal, not from buckets.
   }
 }
 

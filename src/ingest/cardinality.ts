@@ -19,11 +19,11 @@ export function refusalMessage (r: Refused): string {
 
 /**
  * The cardinality guard: at most `max[type]` distinct models (providers, gateways, model × gateway
- * and model × provider pairs) per hour bucket,
- * shared through the store. Ids already seen this hour, here or by any instance (the store's activity
- * index), always pass; a new id passes while the hour has room. The view of other instances' ids is
- * refreshed after each flush, so each instance may overshoot by the new ids it admits between two
- * refreshes. Counted by arrival time: an event with a past timestamp counts towards the current hour.
+ * and model × provider pairs) per hour bucket, shared through the store. Ids already seen this
+ * hour, here or by any instance (the store's activity index), always pass; a new id passes while the
+ * hour has room. The view of other instances' ids is refreshed after each flush, so each instance may
+ * overshoot by the new ids it admits between two refreshes. Counted by arrival time: an event with a
+ * past timestamp counts towards the current hour.
  */
 export class CardinalityGuard {
   readonly #max: Record<IndexedType, number>

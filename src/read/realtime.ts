@@ -78,13 +78,13 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
   const res = WINDOWS[windowName].res
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']
   const plan = new ReadPlan({ type, id })
-  for (const f of families) plan.slot(f, w.buckets)
+  const windowSlots = families.map((f) => plan.slot(f, w.buckets))
   const previous = previousBuckets(w.buckets, res)
   const baseline = baselineBuckets(hoursOf(w.buckets))
   const [prevStats, prevTtft, baseStats, baseTtft] = [plan.slot('stats', previous), plan.slot('ttft', previous), plan.slot('stats', baseline), plan.slot('ttft', baseline)]
   const status = planStatus({ type, id }, now)
-  const [merged, statusSlots] = await store.read([plan.read, status.plan.read])
-  const [stats, ttft, total, tps, fetchRt] = merged! as [Fields, Fields, Fields, Fields, Fields]
+  const [merged, statusSlots] = await store.read([plan.read, status.plan.read]) as [Fields[], Fields[]]
+  const [stats, ttft, total, tps, fetchRt] = windowSlots.map((s) => merged[s]) as [Fields, Fields, Fields, Fields, Fields | undefined]
   const current = tallyOf(stats, ttft)
   const requests = num(stats, 'n')
   const successes = num(stats, 'ok')
@@ -107,10 +107,10 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
     output_tokens_per_second: decodeStats(stats, 'tps', tps),
     health_score: healthScore(successes, requests),
     uptime: uptimeOf(current),
-    ...currentStatus(decodeStatus(status, statusSlots!, th)),
+    ...currentStatus(decodeStatus(status, statusSlots, th)),
     baselines: {
       previous: { from: new Date(previous[0]!.start).toISOString(), to: new Date(w.buckets[0]!.start).toISOString() },
-      ...compareWindows(current, tallyOf(merged![prevStats]!, merged![prevTtft]!), tallyOf(merged![baseStats]!, merged![baseTtft]!), th)
+      ...compareWindows(current, tallyOf(merged[prevStats]!, merged[prevTtft]!), tallyOf(merged[baseStats]!, merged[baseTtft]!), th)
     },
     generated_at: new Date(now).toISOString()
   }
@@ -120,7 +120,7 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
       fetches: num(stats, 'fetch:n'),
       errors: num(stats, 'fetch:err'),
       timeouts: num(stats, 'fetch:timeout'),
-      response_time_ms: decodeStats(stats, 'fetch_rt', fetchRt),
+      response_time_ms: decodeStats(stats, 'fetch_rt', fetchRt!),
       last_model_count: last === undefined ? null : Number(splitLatest(last).value)
     }
   }
