@@ -1,5 +1,5 @@
 import t from 'tap'
-import { rankCandidates, type Candidate } from '../../src/metrics/routing.js'
+import { compareCandidates, rankCandidates, type Candidate } from '../../src/metrics/routing.js'
 
 const c = (id: string, over: Partial<Candidate> = {}): Candidate => ({ id, status: 'healthy', uptimeLowerBound: 99, ttftP90: 500, requests: 100, ...over })
 
@@ -35,4 +35,11 @@ t.test('when every candidate is down', async (t) => {
   t.same(ranked.map((x) => x.id), ['b', 'a'])
   t.equal(ranked[0]?.reason, 'down (every candidate is); uptime lower bound 20 %; TTFT p90 500 ms')
   t.same(rankCandidates([]), [])
+})
+
+t.test('equal figures: the id decides, whichever comes first', async (t) => {
+  t.equal(compareCandidates(c('a'), c('b')), -1)
+  t.equal(compareCandidates(c('b'), c('a')), 1)
+  t.same(rankCandidates([c('b'), c('a'), c('c')]).map((x) => x.id), ['a', 'b', 'c'])
+  t.same(rankCandidates([c('c'), c('a'), c('b')]).map((x) => x.id), ['a', 'b', 'c'])
 })
