@@ -7,9 +7,12 @@ import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import prometheusPlugin from './plugins/prometheus.js'
 import readCachePlugin from './plugins/read-cache.js'
+import statusHistoryPlugin from './plugins/status-history.js'
 import storePlugin from './plugins/store.js'
 import streamPlugin from './plugins/stream.js'
 import swaggerPlugin from './plugins/swagger.js'
+import catalogRoutes from './routes/catalog.js'
+import compareRoutes from './routes/compare.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
 import metricsRoutes from './routes/metrics.js'
@@ -17,6 +20,7 @@ import readRoutes from './routes/read.js'
 import realtimeRoutes from './routes/realtime.js'
 import streamRoutes from './routes/stream.js'
 import dashboardRoutes from './routes/dashboard.js'
+import statusRoutes from './routes/status.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
@@ -58,15 +62,19 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   // Before every route: it times the routes registered after it.
   await fastify.register(prometheusPlugin, { config: opts.config })
   await fastify.register(streamPlugin, { config: opts.config })
+  await fastify.register(statusHistoryPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
-  await fastify.register(realtimeRoutes)
-  await fastify.register(readRoutes)
+  await fastify.register(realtimeRoutes, { config: opts.config })
+  await fastify.register(readRoutes, { config: opts.config })
+  await fastify.register(compareRoutes, { config: opts.config })
+  await fastify.register(statusRoutes, { config: opts.config })
+  await fastify.register(catalogRoutes, { config: opts.config })
   await fastify.register(metricsRoutes)
-  await fastify.register(streamRoutes)
+  await fastify.register(streamRoutes, { config: opts.config })
   await fastify.register(dashboardRoutes)
 }, { name: 'metrics-service' })
 

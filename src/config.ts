@@ -1,8 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { DEFAULT_THRESHOLDS as H, type HealthThresholds } from './metrics/status.js'
 import type { RedisConnection } from './store/redis-store.js'
 
 const Int = (min: number, max: number, def: number) => Type.Integer({ minimum: min, maximum: max, default: def })
+const Num = (min: number, max: number, def: number) => Type.Number({ minimum: min, maximum: max, default: def })
 /** Comma-separated tokens (several, so they can be rotated), each at least 16 characters. */
 const TokenList = Type.String({ pattern: '^\\s*[^\\s,]{16,}\\s*(,\\s*[^\\s,]{16,}\\s*)*$', description: 'comma-separated tokens of 16+ characters' })
 
@@ -36,7 +38,18 @@ export const EnvSchema = Type.Object({
   METRICS_EXPORT_GENAI_TOP: Int(1, 1000, 20),
   METRICS_STREAM_INTERVAL_MS: Int(100, 60_000, 2000),
   METRICS_STREAM_HEARTBEAT_MS: Int(100, 300_000, 15_000),
-  METRICS_STREAM_MAX_SUBSCRIBERS: Int(1, 100_000, 1000)
+  METRICS_STREAM_MAX_SUBSCRIBERS: Int(1, 100_000, 1000),
+  METRICS_MAX_MODEL_GATEWAYS: Int(1, 10_000_000, 5000),
+  METRICS_MAX_MODEL_PROVIDERS: Int(1, 10_000_000, 2000),
+  // Health states, baselines and anomalies (docs/health.md says why each default is what it is).
+  METRICS_STATUS_MIN_SAMPLES: Int(1, 1_000_000, H.minSamples),
+  METRICS_STATUS_CONSECUTIVE_MINUTES: Int(1, 20, H.consecutiveMinutes),
+  METRICS_STATUS_DEGRADED_UPTIME: Num(0, 100, H.degradedUptime),
+  METRICS_STATUS_DOWN_UPTIME: Num(0, 100, H.downUptime),
+  METRICS_STATUS_TTFT_FACTOR: Num(1, 1000, H.ttftFactor),
+  METRICS_BASELINE_MIN_SAMPLES: Int(1, 1_000_000, H.baselineMinSamples),
+  METRICS_ANOMALY_TTFT_FACTOR: Num(1, 1000, H.anomalyTtftFactor),
+  METRICS_ANOMALY_ERROR_RATE_PP: Num(0, 100, H.anomalyErrorRatePp)
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -70,6 +83,10 @@ export interface Config {
   genAiExport: { enabled: boolean, topModels: number }
   /** GET /api/metrics/stream: push interval, heartbeat comment interval, open streams at most. */
   stream: { intervalMs: number, heartbeatMs: number, maxSubscribers: number }
+  /** Distinct model × gateway and model × provider pairs per hour bucket, likewise. */
+  maxPairs: { model_gateway: number, model_provider: number }
+  /** Thresholds of the health states, baselines and anomalies. */
+  health: HealthThresholds
 }
 
 const SECRET = /TOKEN|PASSWORD|REDIS_URL/
@@ -110,6 +127,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.REDIS_TLS === 'true' && parsed.REDIS_URL?.startsWith('redis://') === true) {
     throw new ConfigError('REDIS_TLS=true with a redis:// REDIS_URL: use a rediss:// URL for TLS')
   }
+  if (parsed.METRICS_STATUS_DOWN_UPTIME > parsed.METRICS_STATUS_DEGRADED_UPTIME) {
+    throw new ConfigError(`invalid METRICS_STATUS_DOWN_UPTIME=${parsed.METRICS_STATUS_DOWN_UPTIME}: expected at most METRICS_STATUS_DEGRADED_UPTIME (${parsed.METRICS_STATUS_DEGRADED_UPTIME})`)
+  }
   if (parsed.NODE_ENV === 'production' && parsed.METRICS_INGEST_TOKEN === undefined && parsed.METRICS_ALLOW_ANONYMOUS !== 'true') {
     throw new ConfigError('METRICS_INGEST_TOKEN is required with NODE_ENV=production (or set METRICS_ALLOW_ANONYMOUS=true to accept events from anyone)')
   }
@@ -138,7 +158,18 @@ export function fromEnv (e: Env): Config {
     corsOrigins: list(e.CORS_ORIGINS),
     maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
     genAiExport: { enabled: e.METRICS_EXPORT_GENAI === 'true', topModels: e.METRICS_EXPORT_GENAI_TOP },
-    stream: { intervalMs: e.METRICS_STREAM_INTERVAL_MS, heartbeatMs: e.METRICS_STREAM_HEARTBEAT_MS, maxSubscribers: e.METRICS_STREAM_MAX_SUBSCRIBERS }
+    stream: { intervalMs: e.METRICS_STREAM_INTERVAL_MS, heartbeatMs: e.METRICS_STREAM_HEARTBEAT_MS, maxSubscribers: e.METRICS_STREAM_MAX_SUBSCRIBERS },
+    maxPairs: { model_gateway: e.METRICS_MAX_MODEL_GATEWAYS, model_provider: e.METRICS_MAX_MODEL_PROVIDERS },
+    health: {
+      minSamples: e.METRICS_STATUS_MIN_SAMPLES,
+      consecutiveMinutes: e.METRICS_STATUS_CONSECUTIVE_MINUTES,
+      degradedUptime: e.METRICS_STATUS_DEGRADED_UPTIME,
+      downUptime: e.METRICS_STATUS_DOWN_UPTIME,
+      ttftFactor: e.METRICS_STATUS_TTFT_FACTOR,
+      baselineMinSamples: e.METRICS_BASELINE_MIN_SAMPLES,
+      anomalyTtftFactor: e.METRICS_ANOMALY_TTFT_FACTOR,
+      anomalyErrorRatePp: e.METRICS_ANOMALY_ERROR_RATE_PP
+    }
   }
 }
 

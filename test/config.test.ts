@@ -16,9 +16,32 @@ t.test('loadConfig defaults', async (t) => {
     rateLimitMax: 60_000,
     rateLimitWindowMs: 60_000,
     corsOrigins: [],
-    maxIds: { model: 1000, provider: 100, gateway: 100 }
+    maxIds: { model: 1000, provider: 100, gateway: 100 },
+    maxPairs: { model_gateway: 5000, model_provider: 2000 },
+    health: { minSamples: 20, consecutiveMinutes: 3, degradedUptime: 95, downUptime: 50, ttftFactor: 2, baselineMinSamples: 100, anomalyTtftFactor: 1.5, anomalyErrorRatePp: 5 }
   })
   t.same(defaultConfig({ port: 1 }).port, 1)
+})
+
+t.test('health thresholds and pair limits from the environment', async (t) => {
+  const c = loadConfig({
+    METRICS_MAX_MODEL_GATEWAYS: '10', METRICS_MAX_MODEL_PROVIDERS: '20',
+    METRICS_STATUS_MIN_SAMPLES: '50', METRICS_STATUS_CONSECUTIVE_MINUTES: '5', METRICS_STATUS_DEGRADED_UPTIME: '99.5',
+    METRICS_STATUS_DOWN_UPTIME: '80', METRICS_STATUS_TTFT_FACTOR: '3', METRICS_BASELINE_MIN_SAMPLES: '500',
+    METRICS_ANOMALY_TTFT_FACTOR: '1.25', METRICS_ANOMALY_ERROR_RATE_PP: '2.5'
+  })
+  t.same(c.maxPairs, { model_gateway: 10, model_provider: 20 })
+  t.same(c.health, { minSamples: 50, consecutiveMinutes: 5, degradedUptime: 99.5, downUptime: 80, ttftFactor: 3, baselineMinSamples: 500, anomalyTtftFactor: 1.25, anomalyErrorRatePp: 2.5 })
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ METRICS_STATUS_MIN_SAMPLES: '0' }, /^invalid METRICS_STATUS_MIN_SAMPLES=/],
+    [{ METRICS_STATUS_CONSECUTIVE_MINUTES: '21' }, /^invalid METRICS_STATUS_CONSECUTIVE_MINUTES=/],
+    [{ METRICS_STATUS_DEGRADED_UPTIME: '101' }, /^invalid METRICS_STATUS_DEGRADED_UPTIME=/],
+    [{ METRICS_STATUS_TTFT_FACTOR: 'fast' }, /^invalid METRICS_STATUS_TTFT_FACTOR=/],
+    [{ METRICS_ANOMALY_TTFT_FACTOR: '0.5' }, /^invalid METRICS_ANOMALY_TTFT_FACTOR=/],
+    [{ METRICS_MAX_MODEL_GATEWAYS: '0' }, /^invalid METRICS_MAX_MODEL_GATEWAYS=/],
+    [{ METRICS_STATUS_DOWN_UPTIME: '96' }, /^invalid METRICS_STATUS_DOWN_UPTIME=96: expected at most METRICS_STATUS_DEGRADED_UPTIME \(95\)$/]
+  ]
+  for (const [env, message] of bad) t.throws(() => loadConfig(env), message, JSON.stringify(env))
 })
 
 t.test('loadConfig reads every variable', async (t) => {

@@ -335,7 +335,7 @@ export interface paths {
         };
         /**
          * Realtime figures of one model, provider or gateway over a window
-         * @description An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway.
+         * @description An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway. status is the health state now, whatever the window; baselines compare the window with the period before it and the 7-day baseline of the same hours of day (docs/health.md).
          */
         get: {
             parameters: {
@@ -377,6 +377,31 @@ export interface paths {
                             total_time_ms: components["schemas"]["Stats"];
                             output_tokens_per_second: components["schemas"]["Stats"];
                             health_score: number | null;
+                            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                            uptime: number | null;
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            status: "healthy" | "degraded" | "down" | "unknown";
+                            /** @description why the state is what it is, with the figures of the latest minute */
+                            status_reason: string;
+                            /** @description the window against the period before it and the trailing 7-day baseline of the same hours of day (error rate: failures apart from rate limits) */
+                            baselines: {
+                                /** @description the period right before the window, as long as it */
+                                previous: {
+                                    /** Format: date-time */
+                                    from: string;
+                                    /** Format: date-time */
+                                    to: string;
+                                };
+                                ttft_p50_ms: components["schemas"]["Comparison"];
+                                ttft_p90_ms: components["schemas"]["Comparison"];
+                                error_rate_pct: components["schemas"]["Comparison"];
+                                /** @description TTFT p50/p90 over METRICS_ANOMALY_TTFT_FACTOR × the reference, or an error rate at least METRICS_ANOMALY_ERROR_RATE_PP points above it at 95 % confidence; the reference is the 7-day baseline when it has enough samples, else the previous period */
+                                anomaly: boolean;
+                                anomaly_reason: string | null;
+                            };
                             /** Format: date-time */
                             generated_at: string;
                             gateway_fetches?: {
@@ -450,7 +475,7 @@ export interface paths {
         };
         /**
          * Models ranked by health score
-         * @description health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id.
+         * @description health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now.
          */
         get: {
             parameters: {
@@ -487,6 +512,13 @@ export interface paths {
                                 requests: number;
                                 ttft_p50_ms: number | null;
                                 total_time_p50_ms: number | null;
+                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                                uptime: number | null;
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                status: "healthy" | "degraded" | "down" | "unknown";
                             }[];
                         };
                     };
@@ -701,6 +733,557 @@ export interface paths {
                                 count: number;
                                 value: number | null;
                             }[];
+                        };
+                    };
+                };
+                /** @description Fastify's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                401: {
+                    headers: {
+                        /** @description Bearer */
+                        "www-authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One model through each gateway and by each provider, side by side
+         * @description Requests, uptime, state, TTFT p50/p90, total time p50 and output tokens/s of each model × gateway and model × provider pair with traffic in the window.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description model id */
+                    model: string;
+                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The pairs */
+                200: {
+                    headers: {
+                        /** @description max-age=N: the remaining life of the cached answer */
+                        "cache-control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            window: components["schemas"]["WindowInfo"];
+                            /** @description the model through each gateway with traffic in the window, by requests (more first), then name */
+                            gateways: {
+                                gateway: string;
+                                requests: number;
+                                successes: number;
+                                failures: number;
+                                /** @description failures whose error_type is rate_limit */
+                                rate_limited: number;
+                                success_rate: number | null;
+                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                                uptime: number | null;
+                                /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
+                                uptime_lower_bound: number | null;
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                status: "healthy" | "degraded" | "down" | "unknown";
+                                status_reason: string;
+                                ttft_p50_ms: number | null;
+                                ttft_p90_ms: number | null;
+                                total_time_p50_ms: number | null;
+                                output_tokens_per_second_p50: number | null;
+                            }[];
+                            /** @description the model by each provider, likewise */
+                            providers: {
+                                provider: string;
+                                requests: number;
+                                successes: number;
+                                failures: number;
+                                /** @description failures whose error_type is rate_limit */
+                                rate_limited: number;
+                                success_rate: number | null;
+                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                                uptime: number | null;
+                                /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
+                                uptime_lower_bound: number | null;
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                status: "healthy" | "degraded" | "down" | "unknown";
+                                status_reason: string;
+                                ttft_p50_ms: number | null;
+                                ttft_p90_ms: number | null;
+                                total_time_p50_ms: number | null;
+                                output_tokens_per_second_p50: number | null;
+                            }[];
+                            /** Format: date-time */
+                            generated_at: string;
+                        };
+                    };
+                };
+                /** @description Fastify's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                401: {
+                    headers: {
+                        /** @description Bearer */
+                        "www-authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/route": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where to send a request for a model: the candidates ranked
+         * @description Candidates (gateways, or providers with by=provider) that served the model in the window, ranked: not down first, then the higher uptime lower bound, then the lower TTFT p90; each with the reason for its rank. Served from the read cache: cheap enough to ask per request.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description model id */
+                    model: string;
+                    /** @description what the candidates are */
+                    by?: "gateway" | "provider";
+                    /** @description the window uptime and TTFT are taken over; the state is always the current one */
+                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The ranked candidates */
+                200: {
+                    headers: {
+                        /** @description max-age=N: the remaining life of the cached answer */
+                        "cache-control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "model": "openai/gpt-4o",
+                         *       "by": "gateway",
+                         *       "window": {
+                         *         "from": "2026-11-28T21:00:00.000Z",
+                         *         "to": "2026-11-28T21:14:07.311Z",
+                         *         "seconds": 900
+                         *       },
+                         *       "recommended": "eu-1",
+                         *       "candidates": [
+                         *         {
+                         *           "rank": 1,
+                         *           "id": "eu-1",
+                         *           "status": "healthy",
+                         *           "status_reason": "uptime 99.6 % ≥ 95 %, TTFT p90 640.2 ms",
+                         *           "uptime": 99.6,
+                         *           "uptime_lower_bound": 98.56,
+                         *           "ttft_p90_ms": 655.8,
+                         *           "requests": 250,
+                         *           "reason": "not down; uptime lower bound 98.56 %; TTFT p90 655.8 ms"
+                         *         },
+                         *         {
+                         *           "rank": 2,
+                         *           "id": "us-1",
+                         *           "status": "down",
+                         *           "status_reason": "uptime 31.4 % < 50 %",
+                         *           "uptime": 33.9,
+                         *           "uptime_lower_bound": 27.61,
+                         *           "ttft_p90_ms": 702.1,
+                         *           "requests": 210,
+                         *           "reason": "down, after every candidate that is not"
+                         *         }
+                         *       ],
+                         *       "generated_at": "2026-11-28T21:14:07.311Z"
+                         *     }
+                         */
+                        "application/json": {
+                            model: string;
+                            by: string;
+                            window: components["schemas"]["WindowInfo"];
+                            /** @description the first candidate, unless it is down (or there is none) */
+                            recommended: string | null;
+                            /** @description not down first, then the higher uptime lower bound, then the lower TTFT p90, then more requests, then the id */
+                            candidates: {
+                                rank: number;
+                                /** @description the gateway (or provider) */
+                                id: string;
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                status: "healthy" | "degraded" | "down" | "unknown";
+                                status_reason: string;
+                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                                uptime: number | null;
+                                uptime_lower_bound: number | null;
+                                ttft_p90_ms: number | null;
+                                requests: number;
+                                /** @description which step of the rule put it at this rank */
+                                reason: string;
+                            }[];
+                            /** Format: date-time */
+                            generated_at: string;
+                        };
+                    };
+                };
+                /** @description Fastify's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                401: {
+                    headers: {
+                        /** @description Bearer */
+                        "www-authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/status/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health state changes of a model, provider or gateway
+         * @description The state now and its changes (when, from what, to what, why), kept for METRICS_RETENTION_HOURS; hours beyond the retention read only what is kept.
+         */
+        get: {
+            parameters: {
+                query: {
+                    type?: "model" | "provider" | "gateway";
+                    id: string;
+                    /** @description changes of the last H hours (this hour and the H−1 before); beyond METRICS_RETENTION_HOURS nothing is kept */
+                    hours?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The state and its changes, newest first */
+                200: {
+                    headers: {
+                        /** @description max-age=N: the remaining life of the cached answer */
+                        "cache-control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "type": "model",
+                         *       "id": "openai/gpt-4o",
+                         *       "window": {
+                         *         "from": "2026-11-27T22:00:00.000Z",
+                         *         "to": "2026-11-28T21:14:07.311Z",
+                         *         "seconds": 86400
+                         *       },
+                         *       "status": "healthy",
+                         *       "status_reason": "uptime 99.41 % ≥ 95 %, TTFT p90 812.4 ms",
+                         *       "since": "2026-11-28T20:51:00.000Z",
+                         *       "transitions": [
+                         *         {
+                         *           "at": "2026-11-28T20:51:00.000Z",
+                         *           "from": "degraded",
+                         *           "to": "healthy",
+                         *           "reason": "uptime 98.7 % ≥ 95 %, TTFT p90 790.1 ms"
+                         *         },
+                         *         {
+                         *           "at": "2026-11-28T20:32:00.000Z",
+                         *           "from": "healthy",
+                         *           "to": "degraded",
+                         *           "reason": "uptime 81.25 % < 95 %"
+                         *         }
+                         *       ],
+                         *       "generated_at": "2026-11-28T21:14:07.311Z"
+                         *     }
+                         */
+                        "application/json": {
+                            type: string;
+                            id: string;
+                            window: components["schemas"]["WindowInfo"];
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            status: "healthy" | "degraded" | "down" | "unknown";
+                            status_reason: string;
+                            /** @description when the current state began, if that change is in the window */
+                            since: string | null;
+                            /** @description newest first; a change is dated at the end of the minute that completed it */
+                            transitions: {
+                                /** Format: date-time */
+                                at: string;
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                from: "healthy" | "degraded" | "down" | "unknown";
+                                /**
+                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                                 * @enum {string}
+                                 */
+                                to: "healthy" | "degraded" | "down" | "unknown";
+                                reason: string;
+                            }[];
+                            /** Format: date-time */
+                            generated_at: string;
+                        };
+                    };
+                };
+                /** @description Fastify's error shape */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                401: {
+                    headers: {
+                        /** @description Bearer */
+                        "www-authenticate"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                429: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Fastify's error shape */
+                503: {
+                    headers: {
+                        /** @description seconds to wait before retrying */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/gateway/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A gateway's model catalog and its changes
+         * @description From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches.
+         */
+        get: {
+            parameters: {
+                query: {
+                    gateway: string;
+                    /** @description fetches of the last H hours (this hour and the H−1 before) */
+                    hours?: number;
+                    /** @description most changes answered (the latest) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The latest list and the changes */
+                200: {
+                    headers: {
+                        /** @description max-age=N: the remaining life of the cached answer */
+                        "cache-control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            gateway: string;
+                            window: components["schemas"]["WindowInfo"];
+                            /** @description fetches that carried a model list in the window */
+                            fetches: number;
+                            last_fetch_at: string | null;
+                            model_count: number | null;
+                            /** @description the latest list, sorted */
+                            models: string[];
+                            /** @description between consecutive fetches whose lists differ, newest first */
+                            changes: {
+                                /** Format: date-time */
+                                at: string;
+                                /** Format: date-time */
+                                previous_fetch_at: string;
+                                appeared: string[];
+                                disappeared: string[];
+                            }[];
+                            /** Format: date-time */
+                            generated_at: string;
                         };
                     };
                 };
@@ -974,6 +1557,23 @@ export interface components {
             message: string;
         };
         /**
+         * @description a figure of the window, of the period before it, and of the 7-day baseline of the same hours of day; changes in % (null when either side is null or 0)
+         * @example {
+         *       "current": 910.4,
+         *       "previous": 402.2,
+         *       "baseline": 388.9,
+         *       "change_vs_previous_pct": 126.36,
+         *       "change_vs_baseline_pct": 134.1
+         *     }
+         */
+        Comparison: {
+            current: number | null;
+            previous: number | null;
+            baseline: number | null;
+            change_vs_previous_pct: number | null;
+            change_vs_baseline_pct: number | null;
+        };
+        /**
          * @description One finished chat completion; unknown fields are ignored
          * @example {
          *       "model": "anthropic/claude-3.5-sonnet",
@@ -1024,6 +1624,16 @@ export interface components {
          *     }
          * @example {
          *       "gateway": "eu-1",
+         *       "status": "success",
+         *       "response_time_ms": 910,
+         *       "models": [
+         *         "openai/gpt-4o",
+         *         "anthropic/claude-3.5-sonnet",
+         *         "mistral:large"
+         *       ]
+         *     }
+         * @example {
+         *       "gateway": "eu-1",
          *       "status": "error",
          *       "error_type": "timeout",
          *       "response_time_ms": 10000
@@ -1041,6 +1651,8 @@ export interface components {
              * @enum {string}
              */
             error_type?: "timeout" | "error";
+            /** @description only with status: success; the model ids the gateway's catalog listed (at most 5000; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog */
+            models?: string[];
             /** @description event time; default: time received. Older than the retention or more than 5 minutes ahead: 400 */
             timestamp?: number | string;
         };

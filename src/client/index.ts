@@ -5,7 +5,7 @@
  *
  *   import { createMetricsClient } from 'llm-gateway-metrics/client'
  */
-import type { components } from './api-types.js'
+import type { components, paths } from './api-types.js'
 import { determineErrorType, type ChatErrorType } from './errors.js'
 import { extractProvider } from '../metrics/provider.js'
 
@@ -13,6 +13,9 @@ export { determineErrorType, extractProvider }
 export type { ChatErrorType }
 export type ChatEvent = components['schemas']['ChatEvent']
 export type GatewayFetchEvent = components['schemas']['GatewayFetchEvent']
+/** GET /api/metrics/route's answer: the candidates for a model, ranked. */
+export type RouteHint = paths['/api/metrics/route']['get']['responses'][200]['content']['application/json']
+export type RouteOptions = NonNullable<paths['/api/metrics/route']['get']['parameters']['query']> extends infer Q ? Omit<Q, 'model'> : never
 
 export interface MetricsClientOptions {
   /** Where the service listens, e.g. http://127.0.0.1:3000 */
@@ -27,6 +30,10 @@ export interface MetricsClientOptions {
   maxQueue?: number
   /** Time allowed to one request (ms); default 5000. */
   timeoutMs?: number
+  /** One of METRICS_READ_TOKEN, for route() when the service guards its reads; default: `token`. */
+  readToken?: string
+  /** How long route() keeps an answer before asking again (ms); default 2000. */
+  routeCacheMs?: number
   /** For tests: the fetch and the clock to use. */
   fetch?: typeof fetch
   now?: () => number
@@ -59,6 +66,13 @@ export interface MetricsClient {
   recordGatewayFetch: (event: GatewayFetchEvent) => void
   trackCompletion: (opts: { model: string, gateway?: string, provider?: string }) => CompletionTracker
   stats: () => MetricsClientStats
+  /**
+   * Where to send a request for `model`: the service's ranked candidates (GET /api/metrics/route),
+   * kept `routeCacheMs` in this process, so it can be asked per request. Concurrent calls share one
+   * request. Never rejects: when the service cannot answer, the last answer for the same question
+   * (however old), else null.
+   */
+  route: (model: string, options?: RouteOptions) => Promise<RouteHint | null>
   /** Sends everything queued; resolves when done (never rejects). */
   flush: () => Promise<void>
   /** Stops the timer and sends everything queued; later records are dropped and counted. */
@@ -66,6 +80,8 @@ export interface MetricsClient {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** Route answers kept at most (distinct model, by, window). */
+const MAX_ROUTE_ENTRIES = 1000
 
 function option (v: number | undefined, fallback: number, min: number, max: number): number {
   if (typeof v !== 'number' || Number.isNaN(v)) return fallback
@@ -82,6 +98,8 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   const maxBatch = option(opts.maxBatch, 500, 1, 1000)
   const maxQueue = option(opts.maxQueue, 10_000, 1, Number.MAX_SAFE_INTEGER)
   const timeoutMs = option(opts.timeoutMs, 5000, 1, MAX_TIMER_MS)
+  const routeCacheMs = option(opts.routeCacheMs, 2000, 0, MAX_TIMER_MS)
+  const readToken = opts.readToken ?? opts.token
   const doFetch = opts.fetch ?? globalThis.fetch
   const now = opts.now ?? (() => performance.now())
   // Events are kept as JSON, serialized when recorded: a later change by the caller does not alter
@@ -229,7 +247,46 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
     }
   }
 
+  const routes = new Map<string, { value: RouteHint, expires: number }>()
+  const asking = new Map<string, Promise<RouteHint | null>>()
+
+  const askRoute = async (query: string): Promise<RouteHint | null> => {
+    try {
+      const res = await doFetch(`${base}/api/metrics/route?${query}`, {
+        headers: readToken !== undefined ? { authorization: `Bearer ${readToken}` } : {},
+        signal: AbortSignal.timeout(timeoutMs)
+      })
+      if (res.status !== 200) {
+        await res.body?.cancel().catch(() => {})
+        return null
+      }
+      const value = await res.json() as RouteHint
+      routes.delete(query)
+      routes.set(query, { value, expires: now() + routeCacheMs })
+      if (routes.size > MAX_ROUTE_ENTRIES) routes.delete(routes.keys().next().value!)
+      return value
+    } catch {
+      return null
+    }
+  }
+
+  const route = async (model: string, options: RouteOptions = {}): Promise<RouteHint | null> => {
+    const params = new URLSearchParams({ model: String(model) })
+    if (options?.by !== undefined) params.set('by', options.by)
+    if (options?.window !== undefined) params.set('window', options.window)
+    const query = params.toString()
+    const cached = routes.get(query)
+    if (cached !== undefined && now() < cached.expires) return cached.value
+    let p = asking.get(query)
+    if (p === undefined) {
+      p = askRoute(query).finally(() => asking.delete(query))
+      asking.set(query, p)
+    }
+    return (await p) ?? routes.get(query)?.value ?? null
+  }
+
   return {
+    route,
     recordChat: (event) => { enqueue('/api/metrics/chat', event) },
     recordGatewayFetch: (event) => { enqueue('/api/metrics/gateway/fetch', event) },
     trackCompletion,

@@ -1,7 +1,8 @@
-import { bucketExpiry, bucketName, HOUR_MS, MINUTE_MS, type Resolution } from '../metrics/buckets.js'
-import { CHAT_ERROR_TYPES, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent } from '../metrics/events.js'
-import { Dist } from '../metrics/histogram.js'
-import { entityKey, entityTag, indexKey, indexTag, markerKey, type Family } from '../store/keys.js'
+import { bucketExpiry, bucketName, bucketStart, HOUR_MS, MINUTE_MS, PAIR_MINUTE_RETENTION_MS, type Resolution } from '../metrics/buckets.js'
+import { catalogDigest } from '../metrics/catalog.js'
+import { CHAT_ERROR_TYPES, pairId, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent, type IndexedType } from '../metrics/events.js'
+import { Dist, pairBinField, type PairDist } from '../metrics/histogram.js'
+import { entityKey, entityTag, indexKey, indexTag, markerKey, pairKey, type Family } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { FieldOp, GroupWrite, KeyWrite } from '../store/types.js'
 
@@ -38,12 +39,17 @@ class ChatAgg {
   }
 }
 
+/** A fetch that carried its model list. */
+interface CatalogFetch { ts: number, models: readonly string[] }
+
 class FetchAgg {
   n = 0
   err = 0
   timeouts = 0
   readonly rt = new Dist()
   lastCount: Latest | null = null
+  /** The lists carried by this combination's fetches. */
+  readonly catalogs: CatalogFetch[] = []
 
   merge (o: FetchAgg): void {
     this.n += o.n
@@ -51,6 +57,7 @@ class FetchAgg {
     this.timeouts += o.timeouts
     this.rt.merge(o.rt)
     this.lastCount = newer(this.lastCount, o.lastCount)
+    // Model lists are taken from the (gateway, minute) combinations at seal, not from buckets.
   }
 }
 
@@ -65,6 +72,8 @@ interface EntityBucket {
   fetch: FetchAgg | null
   /** Provider entities: requests per model, so the summary can count a provider's models. */
   models: Map<string, number> | null
+  /** Model entities: the model's figures per gateway and per provider (the pairs). */
+  pairs: { gateway: Map<string, ChatAgg>, provider: Map<string, ChatAgg> } | null
 }
 
 export interface SealOptions {
@@ -84,7 +93,11 @@ const RESOLUTIONS: Resolution[] = ['minute', 'hour']
 export class Aggregator {
   readonly #chat = new Map<string, ChatCombo>()
   readonly #fetch = new Map<string, FetchCombo>()
-  /** Ids of the entity-buckets held (each becomes a few keys in the store). */
+  /**
+   * Ids of the entity-buckets held (each becomes a few keys in the store): a chat event's model,
+   * provider, gateway and its two pairs, in a minute and an hour bucket; a fetch's gateway, the same,
+   * plus one for the model list it may carry.
+   */
   readonly entityBucketIds = new Set<string>()
   /** Entity-buckets held that `#besides` does not hold too. */
   #extra = 0
@@ -118,9 +131,10 @@ export class Aggregator {
     const consider = (ids: string[]): void => {
       for (const id of ids) if (!this.entityBucketIds.has(id) && !this.#besides.has(id)) fresh.add(id)
     }
-    for (const e of chat) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]]))
+    for (const e of chat) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), chatTargets(e)))
     for (const e of fetch) consider(entityBucketIds(Math.floor(e.ts / MINUTE_MS), [['gateway', e.gateway]]))
-    return fresh.size
+    // Every model list is a key write of its own.
+    return fresh.size + fetch.filter((e) => e.models !== undefined).length
   }
 
   #hold (ids: string[]): void {
@@ -142,7 +156,7 @@ export class Aggregator {
     if (combo === undefined) {
       combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
       this.#chat.set(key, combo)
-      this.#hold(entityBucketIds(minute, [['model', e.model], ['provider', e.provider], ['gateway', e.gateway]]))
+      this.#hold(entityBucketIds(minute, chatTargets(e)))
     }
     const a = combo.agg
     a.n++
@@ -180,26 +194,30 @@ export class Aggregator {
     if (e.success && e.modelCount !== undefined) {
       a.lastCount = newer(a.lastCount, { ts: e.ts, arrival, value: String(e.modelCount) })
     }
+    if (e.models !== undefined) {
+      a.catalogs.push({ ts: e.ts, models: e.models })
+      this.#hold([`catalog\u0000${e.gateway}\u0000${arrival}`])
+    }
     this.events++
   }
 
   /** The writes for everything held: one group per entity, one per entity type's index. */
   seal (opts: SealOptions): GroupWrite[] {
     // entity tag → bucket name → figures
-    const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket> }>()
+    const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket>, catalogs: CatalogFetch[] }>()
     const bucketOf = (type: EntityType, id: string, res: Resolution, minute: number): EntityBucket | null => {
       const start = res === 'minute' ? minute * MINUTE_MS : Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS
       if (bucketExpiry(res, start, opts.retentionHours) <= opts.now) return null
       const tag = entityTag(type, id)
       let entity = entities.get(tag)
       if (entity === undefined) {
-        entity = { type, id, buckets: new Map() }
+        entity = { type, id, buckets: new Map(), catalogs: [] }
         entities.set(tag, entity)
       }
       const name = bucketName(res, start)
       let b = entity.buckets.get(name)
       if (b === undefined) {
-        b = { res, start, chat: null, fetch: null, models: null }
+        b = { res, start, chat: null, fetch: null, models: null, pairs: null }
         entity.buckets.set(name, b)
       }
       return b
@@ -217,6 +235,11 @@ export class Aggregator {
             if (b.models === null) b.models = new Map()
             b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
           }
+          if (type === 'model') {
+            b.pairs ??= { gateway: new Map(), provider: new Map() }
+            addPair(b.pairs.gateway, c.gateway, c.agg)
+            addPair(b.pairs.provider, c.provider, c.agg)
+          }
         }
       }
     }
@@ -226,11 +249,20 @@ export class Aggregator {
         if (b === null) continue
         if (b.fetch === null) b.fetch = new FetchAgg()
         b.fetch.merge(c.agg)
+        if (res === 'hour') entities.get(entityTag('gateway', c.gateway))!.catalogs.push(...c.agg.catalogs)
       }
     }
 
     const groups: GroupWrite[] = []
-    const index = new Map<EntityType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'] }>>()
+    const index = new Map<IndexedType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'] }>>()
+    const indexAdd = (type: IndexedType, name: string, expireAt: number, id: string, a: ChatAgg, withSuccesses: boolean): void => {
+      let idx = index.get(type)
+      if (idx === undefined) index.set(type, idx = new Map())
+      let ib = idx.get(name)
+      if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [] })
+      ib.requests.push(['i', id, String(a.n)])
+      if (withSuccesses && a.ok > 0) ib.successes.push(['i', id, String(a.ok)])
+    }
     for (const [tag, entity] of entities) {
       const keys: KeyWrite[] = []
       for (const [name, b] of entity.buckets) {
@@ -241,26 +273,34 @@ export class Aggregator {
         const stats: KeyWrite['ops'] = []
         if (b.chat !== null) {
           const a = b.chat
-          stats.push(['i', 'n', String(a.n)])
-          if (a.ok > 0) stats.push(['i', 'ok', String(a.ok)])
-          CHAT_ERROR_TYPES.forEach((t, i) => { if (a.err[i]! > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
-          if (a.inTok > 0) stats.push(['i', 'tokens:in', String(a.inTok)])
-          if (a.outTok > 0) stats.push(['i', 'tokens:out', String(a.outTok)])
+          chatOps(stats, a)
           if (entity.type === 'model' && a.latest !== null) stats.push(['l', 'last:provider', latestValue(a.latest.ts, a.latest.value)])
-          distOps(stats, 'ttft', a.ttft)
-          distOps(stats, 'total', a.total)
-          distOps(stats, 'tps', a.tps)
           add('ttft', binOps(a.ttft))
           add('total', binOps(a.total))
           add('tps', binOps(a.tps))
           if (b.models !== null) add('models', [...b.models].map(([m, n]) => ['i', m, String(n)]))
-
-          let idx = index.get(entity.type)
-          if (idx === undefined) index.set(entity.type, idx = new Map())
-          let ib = idx.get(name)
-          if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [] })
-          ib.requests.push(['i', entity.id, String(a.n)])
-          if (a.ok > 0) ib.successes.push(['i', entity.id, String(a.ok)])
+          indexAdd(entity.type, name, expireAt, entity.id, a, true)
+        }
+        if (b.pairs !== null) {
+          for (const kind of ['gateway', 'provider'] as const) {
+            const pairs = b.pairs[kind]
+            // Which gateways (providers) served the model: hour buckets are enough to find them.
+            if (b.res === 'hour') {
+              add(kind === 'gateway' ? 'gateways' : 'providers', [...pairs].map(([other, a]) => ['i', other, String(a.n)]))
+              for (const [other, a] of pairs) indexAdd(kind === 'gateway' ? 'model_gateway' : 'model_provider', name, expireAt, pairId(entity.id, other), a, false)
+            }
+            // A pair's minute buckets serve windows of at most an hour: they are kept that long only.
+            const pairExpireAt = b.res === 'minute' ? Math.min(expireAt, b.start + MINUTE_MS + PAIR_MINUTE_RETENTION_MS) : expireAt
+            if (pairExpireAt <= opts.now) continue
+            for (const [other, a] of pairs) {
+              const pairStats: KeyWrite['ops'] = []
+              chatOps(pairStats, a)
+              keys.push({ key: pairKey(entity.id, kind, other, 'stats', name), expireAt: pairExpireAt, ops: pairStats })
+              // The three histograms of a pair share one hash (field names: src/metrics/histogram.ts).
+              const dists = [...pairBinOps(a.ttft, 'ttft'), ...pairBinOps(a.total, 'total'), ...pairBinOps(a.tps, 'tps')]
+              if (dists.length > 0) keys.push({ key: pairKey(entity.id, kind, other, 'dists', name), expireAt: pairExpireAt, ops: dists })
+            }
+          }
         }
         if (b.fetch !== null) {
           const f = b.fetch
@@ -273,6 +313,7 @@ export class Aggregator {
         }
         add('stats', stats)
       }
+      catalogKeys(keys, entity.id, entity.catalogs, opts)
       if (keys.length > 0) groups.push({ marker: markerKey(tag, opts.instanceId), keys })
     }
     for (const [type, buckets] of index) {
@@ -287,8 +328,56 @@ export class Aggregator {
   }
 }
 
+/** The entities a chat event counts towards, its pairs included. */
+function chatTargets (e: ChatEvent): Array<[IndexedType, string]> {
+  return [['model', e.model], ['provider', e.provider], ['gateway', e.gateway], ['model_gateway', pairId(e.model, e.gateway)], ['model_provider', pairId(e.model, e.provider)]]
+}
+
+function addPair (pairs: Map<string, ChatAgg>, other: string, agg: ChatAgg): void {
+  let a = pairs.get(other)
+  if (a === undefined) pairs.set(other, a = new ChatAgg())
+  a.merge(agg)
+}
+
+/** The counters, sums and extremes of chat figures in a stats hash. */
+function chatOps (stats: KeyWrite['ops'], a: ChatAgg): void {
+  stats.push(['i', 'n', String(a.n)])
+  if (a.ok > 0) stats.push(['i', 'ok', String(a.ok)])
+  CHAT_ERROR_TYPES.forEach((t, i) => { if (a.err[i]! > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
+  if (a.inTok > 0) stats.push(['i', 'tokens:in', String(a.inTok)])
+  if (a.outTok > 0) stats.push(['i', 'tokens:out', String(a.outTok)])
+  distOps(stats, 'ttft', a.ttft)
+  distOps(stats, 'total', a.total)
+  distOps(stats, 'tps', a.tps)
+}
+
+/**
+ * A gateway's model lists: each distinct list once, named by its digest (its ids as fields; kept
+ * for the retention from now, so a list outlives every fetch that names it), and each fetch as
+ * `last:<time>` → time + digest in the hour bucket of the fetch.
+ */
+function catalogKeys (keys: KeyWrite[], gateway: string, catalogs: readonly CatalogFetch[], opts: SealOptions): void {
+  const lists = new Map<string, readonly string[]>()
+  const fetches = new Map<string, KeyWrite>()
+  for (const c of catalogs) {
+    // Only fetches whose hour bucket is still kept get here (seal skips the others).
+    const hour = bucketStart('hour', c.ts)
+    const expireAt = bucketExpiry('hour', hour, opts.retentionHours)
+    const digest = catalogDigest(c.models)
+    lists.set(digest, c.models)
+    const name = bucketName('hour', hour)
+    let kw = fetches.get(name)
+    if (kw === undefined) fetches.set(name, kw = { key: entityKey('gateway', gateway, 'catalog_fetches', name), expireAt, ops: [] })
+    kw.ops.push(['l', `last:${latestValue(c.ts, '')}`, latestValue(c.ts, digest)])
+  }
+  const listExpiry = bucketExpiry('hour', bucketStart('hour', opts.now), opts.retentionHours)
+  // An empty list has no fields to keep: reading its digest finds none, which is the same answer.
+  for (const [digest, models] of lists) if (models.length > 0) keys.push({ key: entityKey('gateway', gateway, 'catalog', digest), expireAt: listExpiry, ops: models.map((m) => ['M', m, '1']) })
+  keys.push(...fetches.values())
+}
+
 /** Ids of the minute and hour entity-buckets of `entities` at `minute`. */
-function entityBucketIds (minute: number, entities: Array<[EntityType, string]>): string[] {
+function entityBucketIds (minute: number, entities: Array<[IndexedType, string]>): string[] {
   const hour = Math.floor(minute / 60)
   const ids: string[] = []
   for (const [type, id] of entities) ids.push(`${type}\u0000${id}\u0000m${minute}`, `${type}\u0000${id}\u0000h${hour}`)
@@ -303,5 +392,11 @@ function distOps (ops: Array<[FieldOp, string, string]>, name: string, d: Dist):
 function binOps (d: Dist): KeyWrite['ops'] {
   const ops: KeyWrite['ops'] = []
   for (const [bin, c] of d.bins) ops.push(['i', String(bin), String(c)])
+  return ops
+}
+
+function pairBinOps (d: Dist, name: PairDist): KeyWrite['ops'] {
+  const ops: KeyWrite['ops'] = []
+  for (const [bin, c] of d.bins) ops.push(['i', pairBinField(name, bin), String(c)])
   return ops
 }

@@ -1,30 +1,44 @@
 import { bucketName, bucketStart } from '../metrics/buckets.js'
-import type { ChatEvent, EntityType, FetchEvent } from '../metrics/events.js'
+import { pairId, type ChatEvent, type EntityType, type FetchEvent, type IndexedType, type PairType } from '../metrics/events.js'
 import { indexKey } from '../store/keys.js'
 import type { MetricsStore } from '../store/types.js'
 
-export interface Refused { type: EntityType, id: string, limit: number }
+export interface Refused { type: IndexedType, id: string, limit: number }
+
+const TYPES = ['model', 'provider', 'gateway', 'model_gateway', 'model_provider'] as const satisfies readonly IndexedType[]
+const noIds = (): Record<IndexedType, Set<string>> => ({ model: new Set(), provider: new Set(), gateway: new Set(), model_gateway: new Set(), model_provider: new Set() })
+
+/** What a refusal says, naming the variable that sets the limit. */
+export function refusalMessage (r: Refused): string {
+  const variable = `METRICS_MAX_${r.type.toUpperCase()}S`
+  const what = r.type === 'model_gateway' || r.type === 'model_provider'
+    ? `${r.type === 'model_gateway' ? 'model × gateway' : 'model × provider'} pair ${JSON.stringify(r.id.slice(0, r.id.indexOf(' ')))} × ${JSON.stringify(r.id.slice(r.id.indexOf(' ') + 1))} would exceed the limit of ${r.limit} distinct pairs`
+    : `${r.type} ${JSON.stringify(r.id)} would exceed the limit of ${r.limit} distinct ${r.type}s`
+  return `${what} this hour (${variable}); events for known ones are still accepted`
+}
 
 /**
- * The cardinality guard: at most `max[type]` distinct models (providers, gateways) per hour bucket,
- * shared through the store. Ids already seen this hour, here or by any instance (the store's activity
- * index), always pass; a new id passes while the hour has room. The view of other instances' ids is
- * refreshed after each flush, so each instance may overshoot by the new ids it admits between two
- * refreshes. Counted by arrival time: an event with a past timestamp counts towards the current hour.
+ * The cardinality guard: at most `max[type]` distinct models (providers, gateways, model × gateway
+ * and model × provider pairs) per hour bucket, shared through the store. Ids already seen this
+ * hour, here or by any instance (the store's activity index), always pass; a new id passes while the
+ * hour has room. The view of other instances' ids is refreshed after each flush, so each instance may
+ * overshoot by the new ids it admits between two refreshes. Counted by arrival time: an event with a
+ * past timestamp counts towards the current hour.
  */
 export class CardinalityGuard {
-  readonly #max: Record<EntityType, number>
+  readonly #max: Record<IndexedType, number>
   readonly #store: MetricsStore
   readonly #now: () => number
   /** Start (epoch ms) of the hour the known ids belong to. */
   #hourStart = -1
-  #known: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
+  #known = noIds()
   /** Events refused since start, by type. */
-  readonly refused: Record<EntityType, number> = { model: 0, provider: 0, gateway: 0 }
+  readonly refused: Record<IndexedType, number> = { model: 0, provider: 0, gateway: 0, model_gateway: 0, model_provider: 0 }
 
-  constructor (store: MetricsStore, max: Record<EntityType, number>, now: () => number = Date.now) {
+  /** Pair limits left out are not enforced beyond what the model and gateway limits imply. */
+  constructor (store: MetricsStore, max: Record<EntityType, number> & Partial<Record<PairType, number>>, now: () => number = Date.now) {
     this.#store = store
-    this.#max = max
+    this.#max = { model_gateway: Infinity, model_provider: Infinity, ...max }
     this.#now = now
   }
 
@@ -33,7 +47,7 @@ export class CardinalityGuard {
     const hourStart = bucketStart('hour', this.#now())
     if (hourStart !== this.#hourStart) {
       this.#hourStart = hourStart
-      this.#known = { model: new Set(), provider: new Set(), gateway: new Set() }
+      this.#known = noIds()
     }
     return hourStart
   }
@@ -45,8 +59,8 @@ export class CardinalityGuard {
   admit (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): Refused | null {
     this.#rollHour()
     if (this.#allKnown(chat, fetch)) return null
-    const fresh: Record<EntityType, Set<string>> = { model: new Set(), provider: new Set(), gateway: new Set() }
-    const check = (type: EntityType, id: string): Refused | null => {
+    const fresh = noIds()
+    const check = (type: IndexedType, id: string): Refused | null => {
       const known = this.#known[type]
       if (known.has(id) || fresh[type].has(id)) return null
       if (known.size + fresh[type].size >= this.#max[type]) return { type, id, limit: this.#max[type] }
@@ -54,7 +68,8 @@ export class CardinalityGuard {
       return null
     }
     for (const e of chat) {
-      const refused = check('model', e.model) ?? check('provider', e.provider) ?? check('gateway', e.gateway)
+      const refused = check('model', e.model) ?? check('provider', e.provider) ?? check('gateway', e.gateway) ??
+        check('model_gateway', pairId(e.model, e.gateway)) ?? check('model_provider', pairId(e.model, e.provider))
       if (refused !== null) {
         this.refused[refused.type] += chat.length + fetch.length
         return refused
@@ -67,14 +82,17 @@ export class CardinalityGuard {
         return refused
       }
     }
-    for (const type of ['model', 'provider', 'gateway'] as const) for (const id of fresh[type]) this.#known[type].add(id)
+    for (const type of TYPES) for (const id of fresh[type]) this.#known[type].add(id)
     return null
   }
 
-  /** The common case, without allocating: every id of the request is already known this hour. */
+  /** The common case, without the bookkeeping: every id of the request is already known this hour. */
   #allKnown (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): boolean {
-    const { model, provider, gateway } = this.#known
-    for (const e of chat) if (!model.has(e.model) || !provider.has(e.provider) || !gateway.has(e.gateway)) return false
+    const { model, provider, gateway, model_gateway: modelGateway, model_provider: modelProvider } = this.#known
+    for (const e of chat) {
+      if (!model.has(e.model) || !provider.has(e.provider) || !gateway.has(e.gateway)) return false
+      if (!modelGateway.has(pairId(e.model, e.gateway)) || !modelProvider.has(pairId(e.model, e.provider))) return false
+    }
     for (const e of fetch) if (!gateway.has(e.gateway)) return false
     return true
   }
@@ -82,11 +100,10 @@ export class CardinalityGuard {
   /** Learns the ids every instance has written for the current hour. Never rejects. */
   async refresh (): Promise<void> {
     const hour = bucketName('hour', this.#rollHour())
-    const types = ['model', 'provider', 'gateway'] as const
     try {
-      const names = await this.#store.fieldNames(types.map((type) => indexKey(type, 'requests', hour)))
+      const names = await this.#store.fieldNames(TYPES.map((type) => indexKey(type, 'requests', hour)))
       // Had the hour turned meanwhile, the new hour would start with the old one's ids: generous, harmless.
-      types.forEach((type, i) => { for (const id of names[i]!) this.#known[type].add(id) })
+      TYPES.forEach((type, i) => { for (const id of names[i]!) this.#known[type].add(id) })
     } catch {
       // The store is down: keep the local view; the flusher reports the outage.
     }

@@ -1,5 +1,6 @@
 import type { FastifySchemaValidationError } from 'fastify'
 import { HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
+import { distinctSorted } from '../metrics/catalog.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { extractProvider } from '../metrics/provider.js'
 import { ChatEventSchema, FetchEventSchema, MAX_BATCH, type ChatEventBody, type FetchEventBody } from '../schemas/ingest.js'
@@ -49,13 +50,16 @@ function chatEvent (b: ChatEventBody, at: string, l: Limits): ChatEvent {
 function fetchEvent (b: FetchEventBody, at: string, l: Limits): FetchEvent {
   const success = b.status === 'success'
   if (success && b.error_type !== undefined) throw new EventValidationError(`${at}.error_type is only allowed when status is error`)
+  if (!success && b.models !== undefined) throw new EventValidationError(`${at}.models is only allowed when status is success`)
+  const models = b.models === undefined ? undefined : distinctSorted(b.models)
   return {
     gateway: b.gateway,
     success,
     errorType: success ? null : (b.error_type ?? 'error'),
-    modelCount: b.model_count,
+    modelCount: b.model_count ?? models?.length,
     responseTimeMs: b.response_time_ms,
-    ts: eventTime(b.timestamp, at, l)
+    ts: eventTime(b.timestamp, at, l),
+    ...(models !== undefined ? { models } : {})
   }
 }
 

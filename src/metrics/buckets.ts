@@ -8,6 +8,11 @@ export const MINUTE_MS = 60_000
 export const HOUR_MS = 3_600_000
 /** Minute buckets are kept this long, whatever the hour retention (API.md). */
 export const MINUTE_RETENTION_MS = 2 * HOUR_MS
+/**
+ * Minute buckets of model × gateway and model × provider pairs serve windows of at most an hour
+ * (the comparison, the routing hint, the state's 34 minutes): they are kept an hour after they end.
+ */
+export const PAIR_MINUTE_RETENTION_MS = HOUR_MS
 
 export function resolutionMs (res: Resolution): number {
   return res === 'hour' ? HOUR_MS : MINUTE_MS

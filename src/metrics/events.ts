@@ -23,6 +23,8 @@ export interface FetchEvent {
   modelCount: number | undefined
   responseTimeMs: number | undefined
   ts: number
+  /** The model ids the gateway's catalog listed (successful fetches only), sorted and distinct. */
+  models?: readonly string[]
 }
 
 export const ENTITY_TYPES = ['model', 'provider', 'gateway'] as const
@@ -36,4 +38,21 @@ export function tokensPerSecond (e: ChatEvent): number | undefined {
   if (e.outputTokens === undefined || e.totalMs === undefined || e.ttftMs === undefined) return undefined
   const gen = e.totalMs - e.ttftMs
   return gen > 0 ? e.outputTokens / (gen / 1000) : undefined
+}
+
+/**
+ * A model seen through one gateway, or served by one provider: the pairs the gateway comparison and
+ * the routing hint read. Their keys live in the model's hash slot; the cardinality guard bounds them.
+ */
+export const PAIR_TYPES = ['model_gateway', 'model_provider'] as const
+export type PairType = typeof PAIR_TYPES[number]
+/** Every kind of id the cardinality guard and the activity index know. */
+export type IndexedType = EntityType | PairType
+
+/**
+ * The id of a pair in the activity index: the model, a space, the gateway or provider. Model ids
+ * hold no whitespace, so the first space always ends the model.
+ */
+export function pairId (model: string, other: string): string {
+  return `${model} ${other}`
 }

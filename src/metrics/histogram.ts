@@ -136,3 +136,29 @@ export function statOf (s: DistSummary, bins: Map<number | typeof ZERO_BIN, numb
     default: return percentile(sortBins(bins), s, Number(stat.slice(1)))
   }
 }
+
+/**
+ * A model × gateway (provider) pair keeps its three histograms in one hash. Field names stay
+ * integers, which Redis stores compactly: bin k of a distribution is `offset + k`, its zero bin
+ * `offset + 9999`. Every bin of a value the API accepts is far below 9999 (a 1-hour time is bin 578,
+ * 10^13 tokens/s bin 970).
+ */
+export const PAIR_DISTS = { ttft: 0, total: 10_000, tps: 20_000 } as const
+export type PairDist = keyof typeof PAIR_DISTS
+const PAIR_ZERO = 9_999
+const PAIR_SPAN = 10_000
+
+export function pairBinField (name: PairDist, bin: number | typeof ZERO_BIN): string {
+  return String(PAIR_DISTS[name] + (bin === ZERO_BIN ? PAIR_ZERO : bin))
+}
+
+/** The bins of distribution `name` (as field name → count, like a histogram hash) from a pair's hash. */
+export function pairBins (fields: Record<string, string>, name: PairDist): Record<string, string> {
+  const offset = PAIR_DISTS[name]
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(fields)) {
+    const local = Number(k) - offset
+    if (local >= 0 && local < PAIR_SPAN) out[local === PAIR_ZERO ? ZERO_BIN : String(local)] = v
+  }
+  return out
+}

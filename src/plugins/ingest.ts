@@ -19,7 +19,7 @@ export const SHUTDOWN_DRAIN_MS = 10_000
  * written is logged with its count, never dropped silently.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const guard = new CardinalityGuard(fastify.metricsStore, opts.config.maxIds)
+  const guard = new CardinalityGuard(fastify.metricsStore, { ...opts.config.maxIds, ...opts.config.maxPairs })
   const flusher = new Flusher({
     onFlushed: async () => { await guard.refresh() },
     store: fastify.metricsStore,

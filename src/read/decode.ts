@@ -1,4 +1,5 @@
 import { ZERO_BIN, statsOf, statOf, type DistSummary, type Stats } from '../metrics/histogram.js'
+import type { Tally } from '../metrics/status.js'
 import type { Fields } from '../store/types.js'
 
 export function num (f: Fields, field: string): number {
@@ -25,4 +26,15 @@ export type StatName = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'
 
 export function decodeStat (stats: Fields, name: string, hist: Fields, stat: StatName): number | null {
   return statOf(summaryOf(stats, name), binsOf(hist), stat)
+}
+
+/** The figures states and baselines use, from a merged stats hash and its merged TTFT histogram. */
+export function tallyOf (stats: Fields, ttftHist: Fields): Tally {
+  return {
+    requests: num(stats, 'n'),
+    successes: num(stats, 'ok'),
+    rateLimited: num(stats, 'err:rate_limit'),
+    ttft: summaryOf(stats, 'ttft'),
+    ttftBins: binsOf(ttftHist)
+  }
 }

@@ -1,10 +1,12 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
+import { uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import { indexKey } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
 import type { Fields, MetricsStore } from '../store/types.js'
-import { decodeStat, num } from './decode.js'
+import { decodeStat, num, tallyOf } from './decode.js'
 import { entityRead } from './realtime.js'
+import { decodeStatus, planStatus } from './status.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
 export interface LeaderboardQuery {
@@ -23,6 +25,10 @@ export interface LeaderboardEntry {
   requests: number
   ttft_p50_ms: number | null
   total_time_p50_ms: number | null
+  /** 100 × successes / (requests − rate limits) in the window. */
+  uptime: number | null
+  /** The health state now (from the last minutes, whatever the window). */
+  status: Status
 }
 
 export interface Activity { id: string, requests: number, successes: number }
@@ -54,17 +60,19 @@ export function rank<T extends { id: string, requests: number, score: number }> 
 
 /**
  * GET /api/metrics/health/leaderboard in two round trips whatever the window: the activity index to
- * rank every model, then the details (provider, p50s) of the `limit` ranked ones only.
+ * rank every model, then the details (provider, p50s, uptime, state) of the `limit` ranked ones only.
  */
-export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery, now: number): Promise<{ window: ResolvedWindow['info'], order: string, entries: LeaderboardEntry[] }> {
+export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery, now: number, th: HealthThresholds): Promise<{ window: ResolvedWindow['info'], order: string, entries: LeaderboardEntry[] }> {
   const w = resolveWindow(q.window, now)
   const active = (await readActivity(store, 'model', w))
     .filter((a) => a.requests >= q.minRequests)
     .map((a) => ({ ...a, score: healthScore(a.successes, a.requests)! }))
   const top = rank(active, q.order).slice(0, q.limit)
-  const details = await store.read(top.map((a) => entityRead('model', a.id, ['stats', 'ttft', 'total'], w.buckets)))
+  const statuses = top.map((a) => planStatus({ type: 'model', id: a.id }, now))
+  const details = await store.read([...top.map((a) => entityRead('model', a.id, ['stats', 'ttft', 'total'], w.buckets)), ...statuses.map((s) => s.plan.read)])
   const entries = top.map((a, i): LeaderboardEntry => {
     const [stats, ttft, total] = details[i] as [Fields, Fields, Fields]
+    const series = decodeStatus(statuses[i]!, details[top.length + i]!, th)
     return {
       rank: i + 1,
       model: a.id,
@@ -73,7 +81,9 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
       success_rate: successRate(a.successes, a.requests),
       requests: a.requests,
       ttft_p50_ms: decodeStat(stats, 'ttft', ttft, 'p50'),
-      total_time_p50_ms: decodeStat(stats, 'total', total, 'p50')
+      total_time_p50_ms: decodeStat(stats, 'total', total, 'p50'),
+      uptime: uptimeOf(tallyOf(stats, ttft)),
+      status: series.states[series.states.length - 1]!.status
     }
   })
   return { window: w.info, order: q.order, entries }

@@ -1,12 +1,21 @@
-import type { WindowName } from '../metrics/buckets.js'
+import { bucketRange, bucketStart, resolutionMs, WINDOWS, type Bucket, type Resolution, type WindowName } from '../metrics/buckets.js'
+import { compareWindows, type Baselines } from '../metrics/baseline.js'
 import { CHAT_ERROR_TYPES, type EntityType } from '../metrics/events.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import type { Stats } from '../metrics/histogram.js'
+import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import { entityKey, type Family } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
 import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
-import { decodeStats, num } from './decode.js'
+import { decodeStats, num, tallyOf } from './decode.js'
+import { baselineBuckets, currentStatus, decodeStatus, planStatus } from './status.js'
+import { ReadPlan } from './targets.js'
 import { resolveWindow } from './window.js'
+
+export interface RealtimeBaselines extends Baselines {
+  /** The period before the window, as long as it: what change_vs_previous_pct compares with. */
+  previous: { from: string, to: string }
+}
 
 export interface RealtimeAnswer {
   type: EntityType
@@ -21,6 +30,11 @@ export interface RealtimeAnswer {
   total_time_ms: Stats
   output_tokens_per_second: Stats
   health_score: number | null
+  /** 100 × successes / (requests − rate limits): rate limits are a capacity signal, not an outage. */
+  uptime: number | null
+  status: Status
+  status_reason: string
+  baselines: RealtimeBaselines
   generated_at: string
   gateway_fetches?: {
     fetches: number
@@ -44,11 +58,34 @@ export function entityRead (type: EntityType, id: string, families: Family[], bu
   return read
 }
 
-/** GET /api/metrics/realtime: one round trip, the window's buckets merged in the store. */
-export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number): Promise<RealtimeAnswer> {
+/** The same number of buckets right before `buckets`. */
+export function previousBuckets (buckets: readonly Bucket[], res: Resolution): Bucket[] {
+  return bucketRange(res, buckets[0]!.start - resolutionMs(res), buckets.length)
+}
+
+/** Start of every hour the buckets touch: the hours of day a baseline looks at. */
+export function hoursOf (buckets: readonly Bucket[]): Set<number> {
+  return new Set(buckets.map((b) => bucketStart('hour', b.start)))
+}
+
+/**
+ * GET /api/metrics/realtime: one round trip of two reads of the entity's keys: the window's buckets
+ * (with the previous period and the 7-day baseline of the same hours of day, for the baselines),
+ * and the minute buckets behind the health state.
+ */
+export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
+  const res = WINDOWS[windowName].res
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']
-  const [[stats, ttft, total, tps, fetchRt]] = await store.read([entityRead(type, id, families, w.buckets)]) as [[Fields, Fields, Fields, Fields, Fields]]
+  const plan = new ReadPlan({ type, id })
+  const windowSlots = families.map((f) => plan.slot(f, w.buckets))
+  const previous = previousBuckets(w.buckets, res)
+  const baseline = baselineBuckets(hoursOf(w.buckets))
+  const [prevStats, prevTtft, baseStats, baseTtft] = [plan.slot('stats', previous), plan.slot('ttft', previous), plan.slot('stats', baseline), plan.slot('ttft', baseline)]
+  const status = planStatus({ type, id }, now)
+  const [merged, statusSlots] = await store.read([plan.read, status.plan.read]) as [Fields[], Fields[]]
+  const [stats, ttft, total, tps, fetchRt] = windowSlots.map((s) => merged[s]) as [Fields, Fields, Fields, Fields, Fields | undefined]
+  const current = tallyOf(stats, ttft)
   const requests = num(stats, 'n')
   const successes = num(stats, 'ok')
   const answer: RealtimeAnswer = {
@@ -69,6 +106,12 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
     total_time_ms: decodeStats(stats, 'total', total),
     output_tokens_per_second: decodeStats(stats, 'tps', tps),
     health_score: healthScore(successes, requests),
+    uptime: uptimeOf(current),
+    ...currentStatus(decodeStatus(status, statusSlots, th)),
+    baselines: {
+      previous: { from: new Date(previous[0]!.start).toISOString(), to: new Date(w.buckets[0]!.start).toISOString() },
+      ...compareWindows(current, tallyOf(merged[prevStats]!, merged[prevTtft]!), tallyOf(merged[baseStats]!, merged[baseTtft]!), th)
+    },
     generated_at: new Date(now).toISOString()
   }
   if (type === 'gateway') {
@@ -77,7 +120,7 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
       fetches: num(stats, 'fetch:n'),
       errors: num(stats, 'fetch:err'),
       timeouts: num(stats, 'fetch:timeout'),
-      response_time_ms: decodeStats(stats, 'fetch_rt', fetchRt),
+      response_time_ms: decodeStats(stats, 'fetch_rt', fetchRt!),
       last_model_count: last === undefined ? null : Number(splitLatest(last).value)
     }
   }

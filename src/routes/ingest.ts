@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
 import { BufferFullError, CardinalityError } from '../errors.js'
+import { refusalMessage } from '../ingest/cardinality.js'
 import { chatValidator, fetchValidator } from '../ingest/normalize.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { AcceptedSchema, ChatBodySchema, FetchBodySchema } from '../schemas/ingest.js'
@@ -22,7 +23,7 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     }
     const refused = cardinalityGuard.admit(chat, fetch)
     if (refused !== null) {
-      throw new CardinalityError(`${refused.type} ${JSON.stringify(refused.id)} would exceed the limit of ${refused.limit} distinct ${refused.type}s this hour (METRICS_MAX_${refused.type.toUpperCase()}S); events for known ones are still accepted`)
+      throw new CardinalityError(refusalMessage(refused))
     }
   }
   const chat = chatValidator(limits)

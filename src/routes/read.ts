@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Config } from '../config.js'
 import { InvalidQueryError } from '../errors.js'
 import { storeLoad } from '../read/store-load.js'
 import { sendCached } from './cached-reply.js'
@@ -11,18 +12,18 @@ import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, 
 const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /** Leaderboard, provider summary and trends: through the read cache, Cache-Control = its remaining life. */
-const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { metricsStore, readCache } = fastify
 
   fastify.get('/api/metrics/health/leaderboard', {
     config: { auth: 'read' },
-    schema: { ...read, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
+    schema: { ...read, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
     const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query
     const key = `leaderboard\u0000${window}\u0000${order}\u0000${limit}\u0000${minRequests}`
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
-      await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now()))))
+      await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now(), opts.config.health))))
   })
 
   fastify.get('/api/metrics/provider/summary', {

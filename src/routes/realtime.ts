@@ -1,18 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Config } from '../config.js'
 import { readRealtime } from '../read/realtime.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
 import { storeLoad } from '../read/store-load.js'
 import { sendCached } from './cached-reply.js'
 
-const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { metricsStore, readCache } = fastify
 
   fastify.get('/api/metrics/realtime', {
     config: { auth: 'read' },
     schema: {
       summary: 'Realtime figures of one model, provider or gateway over a window',
-      description: 'An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway.',
+      description: 'An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway. status is the health state now, whatever the window; baselines compare the window with the period before it and the 7-day baseline of the same hours of day (docs/health.md).',
       tags: ['reading'],
       security: [{ readToken: [] }],
       querystring: RealtimeQuerySchema,
@@ -22,7 +23,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const { type = 'model', id, window = '1h' } = request.query
     const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
-      await readRealtime(metricsStore, type, id, window, Date.now()))))
+      await readRealtime(metricsStore, type, id, window, Date.now(), opts.config.health))))
   })
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Config } from '../config.js'
 import { InvalidQueryError, StreamFullError } from '../errors.js'
 import { STREAM_RETRY_S } from '../plugins/stream.js'
 import { ReadErrors } from '../schemas/common.js'
@@ -16,7 +17,7 @@ const DESCRIPTION = `Server-Sent Events. Each topic asked for is sent as the eve
 The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen. A comment line (\`: ping\`) comes every METRICS_STREAM_HEARTBEAT_MS. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.`
 
 /** GET /api/metrics/stream: validates, opens a stream on the shared snapshots, answers with its body. */
-const streamRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const streamRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { metricsStore, readCache, metricsStream } = fastify
 
   fastify.get('/api/metrics/stream', {
@@ -43,7 +44,7 @@ const streamRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       void reply.header('retry-after', String(STREAM_RETRY_S))
       throw new StreamFullError(metricsStream.maxSubscribers)
     }
-    const conn = metricsStream.open(streamTopics({ topics, window, order, limit, minRequests, type, id: id ?? '' }, { store: metricsStore, readCache, log: request.log }))
+    const conn = metricsStream.open(streamTopics({ topics, window, order, limit, minRequests, type, id: id ?? '' }, { store: metricsStore, readCache, log: request.log, health: opts.config.health }))
     void reply
       .header('content-type', 'text/event-stream; charset=utf-8')
       .header('cache-control', 'no-cache, no-transform')

@@ -1,6 +1,7 @@
 import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
 import { WINDOW_NAMES } from '../metrics/buckets.js'
 import { ENTITY_TYPES } from '../metrics/events.js'
+import { STATUSES } from '../metrics/status.js'
 
 /** A string enum as plain JSON Schema (`enum`), clearer in OpenAPI than a union of constants. */
 export function StringEnum<const T extends readonly string[]> (values: T, opts: SchemaOptions = {}) {
@@ -38,11 +39,22 @@ export const ErrorSchema = Type.Object({
 
 export const NullableNumber = Nullable(Type.Number())
 
+export const StatusSchema = StringEnum(STATUSES, { description: 'health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes' })
+
+export const ComparisonSchema = Type.Object({
+  current: NullableNumber,
+  previous: NullableNumber,
+  baseline: NullableNumber,
+  change_vs_previous_pct: NullableNumber,
+  change_vs_baseline_pct: NullableNumber
+}, { $id: 'Comparison', description: 'a figure of the window, of the period before it, and of the 7-day baseline of the same hours of day; changes in % (null when either side is null or 0)', examples: [{ current: 910.4, previous: 402.2, baseline: 388.9, change_vs_previous_pct: 126.36, change_vs_baseline_pct: 134.1 }] })
+
 export type StatsBody = Static<typeof StatsSchema>
 
 /** Shared schemas, registered once with `addSchema` and referenced by $ref (components in OpenAPI). */
-export const SharedSchemas = [StatsSchema, WindowInfoSchema, ErrorSchema]
+export const SharedSchemas = [StatsSchema, WindowInfoSchema, ErrorSchema, ComparisonSchema]
 export const Stats = Type.Ref(StatsSchema)
+export const Comparison = Type.Ref(ComparisonSchema)
 export const WindowInfo = Type.Ref(WindowInfoSchema)
 const ErrorRef = Type.Ref(ErrorSchema)
 
@@ -56,6 +68,9 @@ export const TrafficProperties = {
   ttft_ms: Stats,
   total_time_ms: Stats
 }
+
+/** Uptime beside the success rate: rate limits are a capacity signal, not an outage. */
+export const UptimeSchema = Type.Union([Type.Number(), Type.Null()], { description: '100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left' })
 
 interface HeaderSpec { type: 'string' | 'integer', description: string }
 

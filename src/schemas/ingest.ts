@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_CATALOG_MODELS } from '../metrics/catalog.js'
 import { CHAT_ERROR_TYPES } from '../metrics/events.js'
 import { StringEnum } from './common.js'
 
@@ -17,8 +18,10 @@ export const TimestampSchema = Type.Union([
 const Ms = (description: string) => Type.Number({ minimum: 0, maximum: MAX_MS, description })
 const Tokens = () => Type.Integer({ minimum: 0, maximum: MAX_TOKENS })
 
+const ModelId = (opts: { description?: string, examples?: string[] } = {}) => Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, ...opts })
+
 export const ChatEventSchema = Type.Object({
-  model: Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, examples: ['anthropic/claude-3.5-sonnet'] }),
+  model: ModelId({ examples: ['anthropic/claude-3.5-sonnet'] }),
   provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: extractProvider(model)' })),
   gateway: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: "default"' })),
   success: Type.Boolean(),
@@ -43,12 +46,14 @@ export const FetchEventSchema = Type.Object({
   model_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   response_time_ms: Type.Optional(Ms('time the model-list fetch took')),
   error_type: Type.Optional(StringEnum(['timeout', 'error'], { description: 'only with status: error; default error' })),
+  models: Type.Optional(Type.Array(ModelId(), { maxItems: MAX_CATALOG_MODELS, description: `only with status: success; the model ids the gateway's catalog listed (at most ${MAX_CATALOG_MODELS}; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog` })),
   timestamp: Type.Optional(TimestampSchema)
 }, {
   $id: 'GatewayFetchEvent',
   description: 'One model-list fetch by a gateway; unknown fields are ignored',
   examples: [
     { gateway: 'eu-1', status: 'success', model_count: 312, response_time_ms: 840 },
+    { gateway: 'eu-1', status: 'success', response_time_ms: 910, models: ['openai/gpt-4o', 'anthropic/claude-3.5-sonnet', 'mistral:large'] },
     { gateway: 'eu-1', status: 'error', error_type: 'timeout', response_time_ms: 10000 }
   ]
 })

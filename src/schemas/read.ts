@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
-import { StringEnum, NullableNumber, Stats, TrafficProperties, WindowInfo, WindowNameSchema } from './common.js'
+import { StringEnum, NullableNumber, Stats, StatusSchema, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
   order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
@@ -20,7 +20,9 @@ export const LeaderboardSchema = Type.Object({
     success_rate: NullableNumber,
     requests: Type.Integer(),
     ttft_p50_ms: NullableNumber,
-    total_time_p50_ms: NullableNumber
+    total_time_p50_ms: NullableNumber,
+    uptime: UptimeSchema,
+    status: StatusSchema
   }))
 })
 

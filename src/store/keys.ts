@@ -1,4 +1,4 @@
-import type { EntityType } from '../metrics/events.js'
+import type { EntityType, IndexedType } from '../metrics/events.js'
 
 /**
  * The Redis key schema (docs/design.md). Every key of one entity carries the entity inside `{…}`, so
@@ -18,21 +18,37 @@ export function entityTag (type: EntityType, id: string): string {
   return `${KEY_PREFIX}${type}:{${encodeId(id)}}`
 }
 
-/** Families of keys per entity-bucket. `stats` holds counters, sums, min/max and latest values. */
-export type Family = 'stats' | 'ttft' | 'total' | 'tps' | 'models' | 'fetch_rt'
+/**
+ * Families of keys per entity-bucket. `stats` holds counters, sums, min/max and latest values.
+ * Models also keep `gateways` and `providers` (id → requests, hour buckets) and, per gateway and per
+ * provider, the pair's own `stats` and `dists` (its three histograms in one hash, see
+ * src/metrics/histogram.ts; pairKey). Any entity keeps its state changes
+ * in `status` (hour buckets); gateways keep their model lists in `catalog` (one key per distinct list,
+ * named by the list's digest) and the fetches that carried one in `catalog_fetches` (hour buckets).
+ */
+export type Family = 'stats' | 'ttft' | 'total' | 'tps' | 'models' | 'fetch_rt' | 'gateways' | 'providers' | 'status' | 'catalog' | 'catalog_fetches' | 'dists'
 
 export function entityKey (type: EntityType, id: string, family: Family, bucket: string): string {
   return `${entityTag(type, id)}:${family}:${bucket}`
 }
 
+/**
+ * A model seen through one gateway (or served by one provider): its keys share the model's hash tag,
+ * so they are written by the model's flush script and a comparison of one model reads one slot. The
+ * family and bucket never hold a `:`, so the key still names one (model, gateway) pair only.
+ */
+export function pairKey (model: string, kind: 'gateway' | 'provider', other: string, family: Family, bucket: string): string {
+  return `${entityTag('model', model)}:${kind}:${encodeId(other)}:${family}:${bucket}`
+}
+
 /** Per-type activity index: which ids had requests (and successes) in a bucket, with counts. */
 export type IndexField = 'requests' | 'successes'
 
-export function indexTag (type: EntityType): string {
+export function indexTag (type: IndexedType): string {
   return `${KEY_PREFIX}index:{${type}}`
 }
 
-export function indexKey (type: EntityType, field: IndexField, bucket: string): string {
+export function indexKey (type: IndexedType, field: IndexField, bucket: string): string {
   return `${indexTag(type)}:${field}:${bucket}`
 }
 

@@ -1,3 +1,4 @@
+import type { HealthThresholds } from '../metrics/status.js'
 import type { FastifyBaseLogger } from 'fastify'
 import { bucketRange, resolutionMs, type Resolution, type WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
@@ -31,6 +32,8 @@ export interface TopicDeps {
   store: MetricsStore
   readCache: ReadCache
   log: FastifyBaseLogger
+  /** The configured thresholds: the same as the GET routes', whose cache entries a stream shares. */
+  health: HealthThresholds
 }
 
 /** Sparklines: the last hour by minute for windows up to 1h, the last 24 hours by hour beyond. */
@@ -53,14 +56,14 @@ async function activeGateways (store: MetricsStore, w: ResolvedWindow): Promise<
  * GET route uses, so a stream and a poll of the same answer share one computation.
  */
 export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
-  const { store, readCache, log } = deps
+  const { store, readCache, log, health } = deps
   const cached = async <T extends object>(key: string, load: () => Promise<T>): Promise<T> =>
     (await readCache.get(key, storeLoad(log, load))).value
   const boardKey = `leaderboard\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.minRequests}`
   const leaderboard = async () => await cached(boardKey, async () =>
-    await readLeaderboard(store, { window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests }, Date.now()))
+    await readLeaderboard(store, { window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests }, Date.now(), health))
   const realtime = async (type: EntityType, id: string) => await cached(`realtime\u0000${type}\u0000${q.window}\u0000${id}`, async () =>
-    await readRealtime(store, type, id, q.window, Date.now()))
+    await readRealtime(store, type, id, q.window, Date.now(), health))
 
   const all: Record<StreamTopic, () => Topic> = {
     leaderboard: () => ({ event: 'leaderboard', key: boardKey, load: leaderboard }),

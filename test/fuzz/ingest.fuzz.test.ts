@@ -45,6 +45,7 @@ const CONFIG = {
   rateLimitMax: 0,
   retentionHours: RETENTION_HOURS,
   maxIds: { model: 1_000_000, provider: 1_000_000, gateway: 1_000_000 },
+  maxPairs: { model_gateway: 10_000_000, model_provider: 10_000_000 },
   maxBufferedKeys: 10_000_000
 }
 

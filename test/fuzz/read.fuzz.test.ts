@@ -34,6 +34,7 @@ function envInt (name: string, dflt: number): number {
 const CONFIG = {
   rateLimitMax: 0,
   maxIds: { model: 1_000_000, provider: 1_000_000, gateway: 1_000_000 },
+  maxPairs: { model_gateway: 10_000_000, model_provider: 10_000_000 },
   maxBufferedKeys: 10_000_000
 }
 

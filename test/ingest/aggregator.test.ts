@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { Aggregator } from '../../src/ingest/aggregator.js'
 import type { ChatErrorType, ChatEvent, EntityType, FetchEvent } from '../../src/metrics/events.js'
@@ -20,7 +21,9 @@ const at = (h: number, m: number, s = 0, ms = 0): number => Date.UTC(2024, 4, 15
 
 const tag = (type: EntityType, id: string): string => `metrics:${type}:{${id}}`
 const ek = (type: EntityType, id: string, family: string, bucket: string): string => `${tag(type, id)}:${family}:${bucket}`
-const ik = (type: EntityType, field: 'requests' | 'successes', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
+const ik = (type: EntityType | 'model_gateway' | 'model_provider', field: 'requests' | 'successes', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
+/** A model's key for one gateway (or provider): in the model's hash slot. */
+const pk = (model: string, kind: 'gateway' | 'provider', other: string, family: string, bucket: string): string => `${tag('model', model)}:${kind}:${other}:${family}:${bucket}`
 const marker = (groupTag: string): string => `${groupTag}:flushed:${INSTANCE}`
 /** A latest-value field: 15-digit event time, then the value. */
 const lv = (ts: number, value: string): string => String(ts).padStart(15, '0') + value
@@ -108,13 +111,17 @@ function histogramOf (values: number[]): Record<string, number> {
   return out
 }
 
-/** The bucket a key belongs to, from its name, and the expiry a user expects for it. */
+/**
+ * The bucket a key belongs to, from its name, and the expiry a user expects for it: the bucket's
+ * end plus the retention, or 2 hours for minute buckets (1 hour for a model × gateway or provider pair).
+ */
 function expectedExpiry (key: string, retentionHours: number): number {
   const m = /:(\d{4})-(\d{2})-(\d{2})-(\d{2})(?:-(\d{2}))?$/.exec(key)
   if (m === null) throw new Error(`no bucket in ${key}`)
   const [, y, mo, d, h, mi] = m
   if (mi === undefined) return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h)) + HOUR + retentionHours * HOUR
-  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + 2 * HOUR
+  const pair = /^metrics:model:\{[^}]*\}:(gateway|provider):/.test(key)
+  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + (pair ? HOUR : 2 * HOUR)
 }
 
 
@@ -146,11 +153,19 @@ t.test('Aggregator.seal', async (t) => {
     for (const type of ['model', 'provider', 'gateway'] as const) {
       for (const b of [M_NOW, H_NOW]) expectedKeys.push(ik(type, 'requests', b), ik(type, 'successes', b))
     }
+    // The model through its gateway and by its provider: the pairs, in the model's slot; which
+    // gateways and providers served it, and the pairs' index, by the hour only.
+    for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
+      for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'dists']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
+    }
+    expectedKeys.push(ek('model', 'acme/m1', 'gateways', H_NOW), ek('model', 'acme/m1', 'providers', H_NOW))
+    expectedKeys.push(ik('model_gateway', 'requests', H_NOW), ik('model_provider', 'requests', H_NOW))
     t.strictSame([...keys.keys()].sort(), expectedKeys.sort(), 'exactly these keys')
 
     t.strictSame(groups.map((g) => g.marker).sort(), [
       marker(tag('model', 'acme/m1')), marker(tag('provider', 'acme')), marker(tag('gateway', 'gw1')),
-      marker('metrics:index:{model}'), marker('metrics:index:{provider}'), marker('metrics:index:{gateway}')
+      marker('metrics:index:{model}'), marker('metrics:index:{provider}'), marker('metrics:index:{gateway}'),
+      marker('metrics:index:{model_gateway}'), marker('metrics:index:{model_provider}')
     ].sort(), 'one group per entity and per index, each with its marker')
     for (const g of groups) {
       const groupTag = g.marker.slice(0, -`:flushed:${INSTANCE}`.length)
@@ -181,6 +196,25 @@ t.test('Aggregator.seal', async (t) => {
         t.strictSame(counts(keys.get(ek(type, id, 'tps', b))), histogramOf([tps]), `${label}: tps histogram`)
       }
     }
+    for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
+      for (const b of [M_NOW, H_NOW]) {
+        const f = fieldsOf(keys.get(pk('acme/m1', kind, other, 'stats', b)))
+        const label = `acme/m1 via ${kind} ${other} ${b}`
+        t.strictSame(f.get('n'), ['i', '1'], `${label}: n`)
+        t.strictSame(f.get('ttft:sum'), ['i', '250500'], `${label}: ttft:sum in µs`)
+        t.strictSame(f.get('tps:n'), ['i', '1'], `${label}: tps:n`)
+        t.notOk(f.has('last:provider'), `${label}: no last:provider`)
+        // Bin k of TTFT, total time and tokens/s: fields k, 10000 + k and 20000 + k.
+        const shifted = (offset: number, h: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(h).map(([k, v]) => [String(offset + Number(k)), v]))
+        t.strictSame(counts(keys.get(pk('acme/m1', kind, other, 'dists', b))), { ...shifted(0, histogramOf([250.5])), ...shifted(10_000, histogramOf([1200.25])), ...shifted(20_000, histogramOf([tps])) }, `${label}: the three histograms in one hash, integer fields`)
+        const expiry = keys.get(pk('acme/m1', kind, other, 'stats', b))?.expireAt
+        t.equal(expiry, b === M_NOW ? at(12, 31) + HOUR : expectedExpiry(ek('model', 'x', 'stats', b), RETENTION_HOURS), `${label}: minute buckets of a pair are kept an hour, hour buckets the retention`)
+      }
+    }
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'gateways', H_NOW))), { gw1: 1 }, 'the gateways that served the model, with requests')
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'providers', H_NOW))), { acme: 1 }, 'the providers likewise')
+    t.strictSame(counts(keys.get(ik('model_gateway', 'requests', H_NOW))), { 'acme/m1 gw1': 1 }, 'pair index: model, space, gateway')
+    t.strictSame(counts(keys.get(ik('model_provider', 'requests', H_NOW))), { 'acme/m1 acme': 1 })
     for (const b of [M_NOW, H_NOW]) {
       t.strictSame(counts(keys.get(ek('provider', 'acme', 'models', b))), { 'acme/m1': 1 }, `provider models ${b}`)
       t.strictSame(counts(keys.get(ik('model', 'requests', b))), { 'acme/m1': 1 })
@@ -564,7 +598,7 @@ t.test('Aggregator.seal → MemoryStore.read: ids that look like merge rules, in
     ]
   })
   const groups = seal(aggOf(events))
-  t.equal(groups.length, 3 + 2 + 1 + 3, 'three models, two providers, one gateway, three indexes')
+  t.equal(groups.length, 3 + 2 + 1 + 5, 'three models, two providers, one gateway, five indexes')
   t.strictSame(await store.applyGroups(1, groups), groups.map(() => null))
   const read = async (keys: string[]): Promise<Fields> => {
     const [res] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }])
@@ -576,4 +610,42 @@ t.test('Aggregator.seal → MemoryStore.read: ids that look like merge rules, in
     { 'acme/m:max': '8', 'acme/m:min': '8' }, 'provider models counts add up over two minutes')
   t.strictSame(await read([ek('provider', 'last', 'models', '2024-05-15-12-29'), ek('provider', 'last', 'models', M_NOW)]),
     { 'last:m': '8' })
+})
+
+t.test('Aggregator.seal: model lists', async (t) => {
+  const listA = ['a/1', 'b/2']
+  const listB = ['a/1', 'c/3']
+  const fetches = [
+    fetchEv({ models: listA, modelCount: 2, ts: at(12, 10) }),
+    fetchEv({ models: listA, modelCount: 2, ts: at(12, 20) }),
+    fetchEv({ models: listB, modelCount: 2, ts: at(11, 50) }),
+    fetchEv({ models: [], modelCount: 0, ts: at(12, 25) }),
+    fetchEv({ models: listA, ts: at(12, 30, 5) }),
+    fetchEv({ models: listB, ts: NOW - (RETENTION_HOURS + 2) * HOUR })
+  ]
+  const groups = seal(aggOf([], fetches))
+  const keys = keyMap(groups)
+  const digest = (l: string[]): string => createHash('sha256').update(l.join('\n')).digest('hex').slice(0, 16)
+  const listKey = (l: string[]): string => ek('gateway', 'gw1', 'catalog', digest(l))
+  t.strictSame([...fieldsOf(keys.get(listKey(listA)))], [['a/1', ['M', '1']], ['b/2', ['M', '1']]], 'each distinct list once, its ids as fields')
+  t.ok(keys.has(listKey(listB)))
+  t.notOk(keys.has(listKey([])), 'an empty list has no key')
+  t.equal(keys.get(listKey(listA))?.expireAt, Date.UTC(2024, 4, 15, 13) + RETENTION_HOURS * HOUR, 'a list is kept for the retention from the hour it was last written')
+  const fetchesKey = (hour: string): string => ek('gateway', 'gw1', 'catalog_fetches', hour)
+  t.strictSame([...fieldsOf(keys.get(fetchesKey(H_NOW)))].sort(), [
+    [`last:${lv(at(12, 10), '')}`, ['l', lv(at(12, 10), digest(listA))]],
+    [`last:${lv(at(12, 20), '')}`, ['l', lv(at(12, 20), digest(listA))]],
+    [`last:${lv(at(12, 25), '')}`, ['l', lv(at(12, 25), digest([]))]],
+    [`last:${lv(at(12, 30, 5), '')}`, ['l', lv(at(12, 30, 5), digest(listA))]]
+  ].sort(), 'each fetch: its time and its list')
+  t.strictSame([...fieldsOf(keys.get(fetchesKey('2024-05-15-11')))], [[`last:${lv(at(11, 50), '')}`, ['l', lv(at(11, 50), digest(listB))]]])
+  t.equal(keys.get(fetchesKey('2024-05-15-11'))?.expireAt, expectedExpiry(fetchesKey('2024-05-15-11'), RETENTION_HOURS))
+  t.equal([...keys.keys()].filter((k) => k.includes(':catalog_fetches:')).length, 2, 'a fetch whose hour has expired keeps nothing')
+})
+
+t.test('Aggregator.seal: a pair minute bucket older than an hour is not written', async (t) => {
+  const keys = keyMap(seal(aggOf([chat({ ts: at(11, 15) })])))
+  t.ok(keys.has(ek('model', 'acme/m1', 'stats', '2024-05-15-11-15')), 'the model keeps its minute bucket for 2 hours')
+  t.notOk(keys.has(pk('acme/m1', 'gateway', 'gw1', 'stats', '2024-05-15-11-15')), 'its pair does not')
+  t.ok(keys.has(pk('acme/m1', 'gateway', 'gw1', 'stats', '2024-05-15-11')), 'the pair\'s hour bucket is written')
 })

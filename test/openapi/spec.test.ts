@@ -31,9 +31,13 @@ t.test('openapi.yaml passes the OpenAPI validator', async (t) => {
   t.equal((api as { openapi: string }).openapi, '3.1.0')
   const documented = Object.entries(checkedIn.paths as Record<string, object>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`)).sort()
   t.same(documented, [
+    'GET /api/metrics/compare',
+    'GET /api/metrics/gateway/catalog',
     'GET /api/metrics/health/leaderboard',
     'GET /api/metrics/provider/summary',
     'GET /api/metrics/realtime',
+    'GET /api/metrics/route',
+    'GET /api/metrics/status/history',
     'GET /api/metrics/stream',
     'GET /api/metrics/trends',
     'GET /healthz',
@@ -41,7 +45,7 @@ t.test('openapi.yaml passes the OpenAPI validator', async (t) => {
     'GET /readyz',
     'POST /api/metrics/chat',
     'POST /api/metrics/gateway/fetch'
-  ], 'every route of API.md')
+  ], 'every route of API.md and the health issue')
   for (const [path, methods] of Object.entries(checkedIn.paths as Record<string, Record<string, any>>)) {
     for (const [method, op] of Object.entries(methods)) {
       if (!path.startsWith('/api/')) continue

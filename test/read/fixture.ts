@@ -387,6 +387,8 @@ export interface RefEntry {
   requests: number
   ttft_p50_ms: number | null
   total_time_p50_ms: number | null
+  /** 100 × successes / (requests − rate limits), 2 decimals. */
+  uptime: number | null
 }
 
 /** The leaderboard (API.md) over `events` (already restricted to the window). */
@@ -409,7 +411,8 @@ export function refLeaderboard (events: readonly FixtureEvent[], q: { order: 'as
       success_rate: c.success_rate,
       requests: c.requests,
       ttft_p50_ms: statOf(samples(list, 'ttft'), 'p50', true),
-      total_time_p50_ms: statOf(samples(list, 'total_time'), 'p50', true)
+      total_time_p50_ms: statOf(samples(list, 'total_time'), 'p50', true),
+      uptime: successRate(c.successes, c.requests - c.errors.rate_limit)
     })
   }
   rows.sort((a, b) => {

@@ -14,6 +14,7 @@ import {
   type DistMetric, type EntityType, type FixtureEvent, type RateMetric, type RefEntry, type RefProvider,
   type RefStats, type StatName
 } from './fixture.js'
+import { DEFAULTS, stateNow } from '../helpers/health-ref.js'
 
 /** Builds a fresh app on a fresh, empty store of the kind under test; closes both in teardown. */
 export type MakeApp = (t: Test) => Promise<FastifyInstance>
@@ -24,7 +25,7 @@ export type MakeApp = (t: Test) => Promise<FastifyInstance>
 
 interface WindowInfo { from: string, to: string, seconds: number }
 interface StatsBody { count: number, avg: number | null, min: number | null, max: number | null, p50: number | null, p90: number | null, p95: number | null, p99: number | null }
-interface EntryBody { rank: number, model: string, provider: string | null, health_score: number | null, success_rate: number | null, requests: number, ttft_p50_ms: number | null, total_time_p50_ms: number | null }
+interface EntryBody { rank: number, model: string, provider: string | null, health_score: number | null, success_rate: number | null, requests: number, ttft_p50_ms: number | null, total_time_p50_ms: number | null, uptime: number | null, status: string }
 interface LeaderboardBody { window: WindowInfo, order: string, entries: EntryBody[] }
 interface ProviderBody {
   provider: string
@@ -130,16 +131,18 @@ function checkWindow (t: Test, w: WindowInfo, name: WindowName, before: number, 
   return from
 }
 
-function checkEntries (t: Test, actual: EntryBody[], expected: RefEntry[], label: string): void {
+/** `statusOf(model)`: the health state the docs give for the model at the answer's time. */
+function checkEntries (t: Test, actual: EntryBody[], statusOf: (model: string) => string, expected: RefEntry[], label: string): void {
   t.same(actual.map((e) => e.model), expected.map((e) => e.model), `${label}: models in order`)
   t.equal(actual.length, expected.length, `${label}: ${expected.length} entries`)
   expected.forEach((x, i) => {
     const a = actual[i]
     if (a === undefined) return
-    const { ttft_p50_ms: aTtft, total_time_p50_ms: aTotal, ...aExact } = a
+    const { ttft_p50_ms: aTtft, total_time_p50_ms: aTotal, status, ...aExact } = a
+    t.equal(status, statusOf(x.model), `${label}: ${x.model} status`)
     const { ttft_p50_ms: xTtft, total_time_p50_ms: xTotal, ...xExact } = x
     t.strictSame(aExact, xExact, `${label}: entry ${i + 1} (${x.model})`)
-    hasFields(t, a, ['rank', 'model', 'provider', 'health_score', 'success_rate', 'requests', 'ttft_p50_ms', 'total_time_p50_ms'], `${label}: entry ${i + 1}`)
+    hasFields(t, a, ['rank', 'model', 'provider', 'health_score', 'success_rate', 'requests', 'ttft_p50_ms', 'total_time_p50_ms', 'uptime', 'status'], `${label}: entry ${i + 1}`)
     checkNear(t, aTtft, xTtft, `${label}: ${x.model} ttft_p50_ms`)
     checkNear(t, aTotal, xTotal, `${label}: ${x.model} total_time_p50_ms`)
   })
@@ -201,6 +204,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
   const app = await makeApp(t)
   await postEvents(app, events)
   const { sameScoreDifferentRequests: [large, medium], sameCountsTieById: [haiku, opus], fewRequests: tiny } = FIXTURE_FACTS
+  const statusAt = (to: string) => (model: string): string => stateNow(events.filter((e) => e.model === model), Date.parse(to), DEFAULTS)
 
   t.test('the fixture has the properties the assertions rely on', async (t) => {
     const recent = inWindow(events, now - 55 * MINUTE)
@@ -232,7 +236,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       const { body, from } = await leaderboard(t, {})
       const expected = refLeaderboard(inWindow(events, from), { order: 'desc', limit: 10, minRequests: 1 })
       t.ok(expected.length >= 8, 'the 1h window holds most of the fixture\'s models')
-      checkEntries(t, body.entries, expected, 'default')
+      checkEntries(t, body.entries, statusAt(body.window.to), expected, 'default')
     })
 
     for (const window of WINDOW_NAMES) {
@@ -241,7 +245,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
           const { body, from } = await leaderboard(t, { window, order, limit: 100 })
           const expected = refLeaderboard(inWindow(events, from), { order, limit: 100, minRequests: 1 })
           t.ok(expected.length > 0, 'the window has traffic')
-          checkEntries(t, body.entries, expected, `${window} ${order}`)
+          checkEntries(t, body.entries, statusAt(body.window.to), expected, `${window} ${order}`)
         })
       }
     }
@@ -249,7 +253,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
     t.test('window 24h and 6h with the default limit', async (t) => {
       for (const window of ['24h', '6h'] as const) {
         const { body, from } = await leaderboard(t, { window })
-        checkEntries(t, body.entries, refLeaderboard(inWindow(events, from), { order: 'desc', limit: 10, minRequests: 1 }), window)
+        checkEntries(t, body.entries, statusAt(body.window.to), refLeaderboard(inWindow(events, from), { order: 'desc', limit: 10, minRequests: 1 }), window)
         t.notOk(body.entries.some((e) => e.model === 'legacy/old-model'), `${window}: a model with traffic only > 24 h ago is absent`)
       }
     })
@@ -272,7 +276,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
           const { body, from } = await leaderboard(t, { limit, order })
           const expected = refLeaderboard(inWindow(events, from), { order, limit, minRequests: 1 })
           t.equal(body.entries.length, Math.min(limit, refLeaderboard(inWindow(events, from), { order, limit: 1000, minRequests: 1 }).length), `limit ${limit} ${order}: length`)
-          checkEntries(t, body.entries, expected, `limit ${limit} ${order}`)
+          checkEntries(t, body.entries, statusAt(body.window.to), expected, `limit ${limit} ${order}`)
         }
       }
     })
@@ -281,7 +285,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       for (const [window, minRequests] of [['1h', 2], ['1h', 3], ['1h', 16], ['1h', 27], ['24h', 100], ['24h', 1_000_000_000]] as const) {
         const { body, from } = await leaderboard(t, { window, min_requests: minRequests, limit: 100 })
         const inWin = inWindow(events, from)
-        checkEntries(t, body.entries, refLeaderboard(inWin, { order: 'desc', limit: 100, minRequests }), `${window} min_requests ${minRequests}`)
+        checkEntries(t, body.entries, statusAt(body.window.to), refLeaderboard(inWin, { order: 'desc', limit: 100, minRequests }), `${window} min_requests ${minRequests}`)
         t.ok(body.entries.every((e) => e.requests >= minRequests), `${window} min_requests ${minRequests}: every entry has enough requests`)
         if (window === '1h') {
           const tinyN = counts(inWin.filter((e) => e.model === tiny)).requests

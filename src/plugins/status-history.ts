@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { StatusRecorder } from '../read/status-recorder.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    statusRecorder: StatusRecorder
+  }
+}
+
+/**
+ * Decorates `statusRecorder`: once a minute, the health state changes of every active model,
+ * provider and gateway are stored (idempotently; every instance may do it). Stopped on close.
+ */
+export default fp<{ config: Config }>(async (fastify, opts) => {
+  const recorder = new StatusRecorder({ store: fastify.metricsStore, th: opts.config.health, retentionHours: opts.config.retentionHours, log: fastify.log })
+  fastify.decorate('statusRecorder', recorder)
+  fastify.addHook('onReady', async () => { recorder.start() })
+  fastify.addHook('onClose', async () => { await recorder.stop() })
+}, { name: 'status-history', dependencies: ['store'] })

@@ -1,0 +1,67 @@
+import { bucketRange, HOUR_MS } from '../metrics/buckets.js'
+import { diffCatalogs } from '../metrics/catalog.js'
+import { splitLatest } from '../store/merge.js'
+import type { Fields, MetricsStore } from '../store/types.js'
+import { ReadPlan } from './targets.js'
+
+export interface CatalogChangeEntry {
+  /** Time of the fetch whose list differed from the one before. */
+  at: string
+  previous_fetch_at: string
+  appeared: string[]
+  disappeared: string[]
+}
+
+export interface CatalogAnswer {
+  gateway: string
+  window: { from: string, to: string, seconds: number }
+  /** Fetches that carried a model list in the window. */
+  fetches: number
+  /** The latest such fetch, and its list; null and [] with none. */
+  last_fetch_at: string | null
+  model_count: number | null
+  models: string[]
+  /** The latest `limit` changes between consecutive fetches in the window, newest first. */
+  changes: CatalogChangeEntry[]
+  generated_at: string
+}
+
+interface Fetched { ts: number, digest: string }
+
+/**
+ * GET /api/metrics/gateway/catalog: the gateway's latest model list and what appeared or
+ * disappeared between consecutive fetches in the last `hours`. Two round trips over the gateway's
+ * own keys: the fetches (time → list digest), then the lists the answer needs.
+ */
+export async function readCatalog (store: MetricsStore, gateway: string, hours: number, limit: number, now: number): Promise<CatalogAnswer> {
+  const buckets = bucketRange('hour', now, hours)
+  const index = new ReadPlan({ type: 'gateway', id: gateway })
+  index.slot('catalog_fetches', buckets)
+  const [[fields]] = await store.read([index.read]) as [[Fields]]
+  const fetched: Fetched[] = Object.values(fields).map((raw) => {
+    const { ts, value } = splitLatest(raw)
+    return { ts, digest: value }
+  }).sort((a, b) => a.ts - b.ts)
+  const iso = (ts: number): string => new Date(ts).toISOString()
+  const answer = { gateway, window: { from: iso(buckets[0]!.start), to: iso(now), seconds: hours * HOUR_MS / 1000 }, fetches: fetched.length, generated_at: iso(now) }
+  const last = fetched[fetched.length - 1]
+  if (last === undefined) return { ...answer, last_fetch_at: null, model_count: null, models: [], changes: [] }
+
+  const changes: Array<[Fetched, Fetched]> = []
+  for (let i = fetched.length - 1; i > 0 && changes.length < limit; i--) {
+    if (fetched[i]!.digest !== fetched[i - 1]!.digest) changes.push([fetched[i - 1]!, fetched[i]!])
+  }
+  const digests = [...new Set([last.digest, ...changes.flatMap(([a, b]) => [a.digest, b.digest])])]
+  const lists = new ReadPlan({ type: 'gateway', id: gateway })
+  for (const d of digests) lists.slot('catalog', [{ name: d }])
+  const [listSlots] = await store.read([lists.read]) as [Fields[]]
+  const models = new Map(digests.map((d, i) => [d, Object.keys(listSlots[i]!).sort()]))
+  const current = models.get(last.digest)!
+  return {
+    ...answer,
+    last_fetch_at: iso(last.ts),
+    model_count: current.length,
+    models: current,
+    changes: changes.map(([a, b]) => ({ at: iso(b.ts), previous_fetch_at: iso(a.ts), ...diffCatalogs(models.get(a.digest)!, models.get(b.digest)!) }))
+  }
+}
