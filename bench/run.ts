@@ -31,7 +31,7 @@ interface Scenario {
   eventsPerRequest?: number
 }
 
-interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number, rounds: Array<{ reqPerSec: number, p50: number, p99: number, eldP99: number }> }
+interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number, redisUsPerRequest: number, rounds: Array<{ reqPerSec: number, p50: number, p99: number, eldP99: number }> }
 
 const chatBody = (n: number): string => JSON.stringify(n === 1
   ? { model: 'openai/model-0', success: true, ttft_ms: 412.5, total_time_ms: 2980.1, input_tokens: 900, output_tokens: 310 }
@@ -63,7 +63,7 @@ async function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
   })
 }
 
-interface Sample { r: autocannon.Result, eld: number, cmds: number }
+interface Sample { r: autocannon.Result, eld: number, cmds: number, redisUsec: number }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 
@@ -76,6 +76,7 @@ function summarize (s: Scenario, samples: Sample[]): Row {
     name: s.name,
     reqPerSec,
     ...(s.eventsPerRequest !== undefined ? { eventsPerSec: reqPerSec * s.eventsPerRequest, eventsPerCommand: cmds > 0 ? events / cmds : undefined, eldP99: median(samples.map((x) => x.eld)) } : {}),
+    redisUsPerRequest: median(samples.map((x) => x.r.requests.total > 0 ? x.redisUsec / x.r.requests.total : 0)),
     p50: median(samples.map((x) => x.r.latency.p50)),
     p99: median(samples.map((x) => x.r.latency.p99)),
     non2xx: samples.reduce((sum, x) => sum + x.r.non2xx, 0),
@@ -86,6 +87,13 @@ function summarize (s: Scenario, samples: Sample[]): Row {
 
 async function commands (redis: Redis): Promise<number> {
   return Number((await redis.info('stats')).match(/total_commands_processed:(\d+)/)?.[1] ?? 0)
+}
+
+/** Microseconds Redis has spent executing commands so far (INFO commandstats, all commands). */
+async function redisUsec (redis: Redis): Promise<number> {
+  let sum = 0
+  for (const [, usec] of (await redis.info('commandstats')).matchAll(/,usec=(\d+),/g)) sum += Number(usec)
+  return sum
 }
 
 async function run (): Promise<void> {
@@ -119,11 +127,12 @@ async function run (): Promise<void> {
           if (round === 0) await cannon({ ...opts, duration: WARMUP })
           await new Promise((resolve) => setTimeout(resolve, 300))
           const before = await commands(redis)
+          const usecBefore = await redisUsec(redis)
           server.resetEld()
           const r = await cannon({ ...opts, duration: DURATION })
           const eld = await server.eld()
           await new Promise((resolve) => setTimeout(resolve, 500))
-          samples.get(s)!.push({ r, eld: eld.p99, cmds: (await commands(redis)) - before })
+          samples.get(s)!.push({ r, eld: eld.p99, cmds: (await commands(redis)) - before, redisUsec: (await redisUsec(redis)) - usecBefore })
           process.stderr.write(`round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
         }
       }
@@ -185,11 +194,11 @@ function report (rows: Row[], memories: Memory[]): void {
     'realtime 1h, cache hot': ['ceiling', ceilingGet],
     'realtime 1h, cache off (c=10)': ['naive', by('naive: realtime 1h (c=10)')?.reqPerSec]
   }
-  const lines = ['| scenario | req/s | events/s | p50 ms | p99 ms | ratio | event-loop p99 ms | events per Redis command |', '|---|---|---|---|---|---|---|---|']
+  const lines = ['| scenario | req/s | events/s | p50 ms | p99 ms | ratio | event-loop p99 ms | events per Redis command | Redis µs per request |', '|---|---|---|---|---|---|---|---|---|']
   for (const r of rows) {
     const [against, base] = baseline[r.name] ?? ['', undefined]
     const value = r.name === 'ingest batch of 100' ? r.eventsPerSec : r.reqPerSec
-    lines.push(`| ${r.name} | ${Math.round(r.reqPerSec)} | ${r.eventsPerSec !== undefined ? Math.round(r.eventsPerSec) : ''} | ${r.p50} | ${r.p99} | ${against !== '' ? `${ratio(value, base)} ${against}` : ''} | ${r.eldP99 !== undefined ? r.eldP99.toFixed(1) : ''} | ${r.eventsPerCommand !== undefined ? r.eventsPerCommand.toFixed(1) : ''} |`)
+    lines.push(`| ${r.name} | ${Math.round(r.reqPerSec)} | ${r.eventsPerSec !== undefined ? Math.round(r.eventsPerSec) : ''} | ${r.p50} | ${r.p99} | ${against !== '' ? `${ratio(value, base)} ${against}` : ''} | ${r.eldP99 !== undefined ? r.eldP99.toFixed(1) : ''} | ${r.eventsPerCommand !== undefined ? r.eventsPerCommand.toFixed(1) : ''} | ${r.redisUsPerRequest.toFixed(1)} |`)
   }
   const naive = by('naive: ingest single event')?.reqPerSec
   lines.push('', `ingest single vs naive: ${ratio(single, naive)}`)
