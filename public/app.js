@@ -85,6 +85,11 @@ function placeholder (tbody, columns, text) {
   tbody.replaceChildren(el('tr', { class: 'placeholder' }, el('td', { colspan: columns }, text)))
 }
 
+/** The health state (healthy, degraded, down, unknown), with uptime and the reason on hover. */
+function statusBadge (status, title) {
+  return el('span', { class: `status status-${status ?? 'unknown'}`, 'data-k': 'status', title: title ?? '' }, status ?? 'unknown')
+}
+
 function healthCell (score) {
   const kind = fmt.healthClass(score)
   const fill = el('span', { class: `bg-${kind}` })
@@ -109,7 +114,7 @@ function renderBoard () {
     const row = el('tr', { 'data-model': e.model, tabindex: 0, 'aria-selected': String(e.model === state.selected) },
       el('td', { class: 'num' }, String(e.rank)),
       el('td', { class: 'model', title: e.model }, e.model, el('span', { class: 'provider' }, e.provider ?? '')),
-      el('td', {}, healthCell(e.health_score)),
+      el('td', {}, healthCell(e.health_score), statusBadge(e.status, e.uptime === null || e.uptime === undefined ? '' : `uptime ${fmt.percent(e.uptime)} (rate limits apart)`)),
       el('td', { class: 'num', 'data-k': 'success_rate' }, fmt.percent(e.success_rate)),
       el('td', { class: 'num', 'data-k': 'requests' }, fmt.count(e.requests)),
       el('td', { class: 'num', 'data-k': 'ttft_p50' }, fmt.ms(e.ttft_p50_ms)),
@@ -175,7 +180,7 @@ function renderCard () {
   const r = state.realtime
   const entry = state.board?.entries.find((e) => e.model === state.selected)
   const provider = entry?.provider ? `${entry.provider} · ` : ''
-  $('#card-subtitle').textContent = r === null ? 'Loading…' : `${provider}${fmt.windowLabel(state.window)} · updated ${fmt.clock(Date.parse(r.generated_at))}`
+  $('#card-subtitle').textContent = r === null ? 'Loading…' : `${r.status ?? 'unknown'}${r.status_reason ? ` (${r.status_reason})` : ''} · ${provider}${fmt.windowLabel(state.window)} · updated ${fmt.clock(Date.parse(r.generated_at))}`
   const figures = r === null
     ? {}
     : {

@@ -128,6 +128,9 @@ t.test('the dashboard in chromium against Redis', async (t) => {
       t.equal(r.success, `${((100 * m.ok) / m.n).toFixed(1)} %`, `${m.id}: success rate`)
     }
     t.equal(await page.locator('#leaderboard tbody tr[data-model] svg.spark').count(), MODELS.length, 'a sparkline per row')
+    const api = await (await fetch(`${base}/api/metrics/health/leaderboard?window=1h&limit=100`, { headers: { authorization: `Bearer ${READ}` } })).json() as { entries: Array<{ model: string, status: string }> }
+    const badges = await page.$$eval('#leaderboard tbody tr[data-model]', (trs) => trs.map((tr) => [tr.getAttribute('data-model'), tr.querySelector('[data-k="status"]')!.textContent]))
+    t.same(badges, api.entries.map((e) => [e.model, e.status]), 'each row shows the health state the API answers')
   })
 
   await t.test('clicking a row opens its card with its figures and its TTFT trend', async (t) => {
