@@ -14,7 +14,11 @@ const named = (message: string, name: string): Error => Object.assign(new Error(
 
 async function timeoutReason (): Promise<unknown> {
   const signal = AbortSignal.timeout(1)
+  // AbortSignal.timeout's timer does not keep the process alive: without this one the test process
+  // could find its event loop empty and exit before the signal fires.
+  const keepAlive = setTimeout(() => {}, 10_000)
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+  clearTimeout(keepAlive)
   return signal.reason
 }
 
