@@ -23,7 +23,7 @@ const FETCH = '/api/metrics/gateway/fetch'
 type Route = 'chat' | 'fetch'
 const URL_OF: Record<Route, string> = { chat: CHAT, fetch: FETCH }
 
-const RUNS = envInt('FUZZ_RUNS', 10_000)
+const RUNS = envInt('FUZZ_RUNS', 4_000)
 const INVALID_RUNS = Math.max(1, Math.round(RUNS / 4))
 const COUNT_RUNS = 40
 const SEED = envInt('FUZZ_SEED', Math.floor(Math.random() * 0x7fffffff))

@@ -23,7 +23,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../helpers/app.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const RUNS = envInt('FUZZ_RUNS', 10_000)
+const RUNS = envInt('FUZZ_RUNS', 4_000)
 const SEED = envInt('FUZZ_SEED', Math.floor(Math.random() * 0x7fffffff))
 
 function envInt (name: string, dflt: number): number {
