@@ -90,11 +90,11 @@ function statusBadge (status, title) {
   return el('span', { class: `status status-${status ?? 'unknown'}`, 'data-k': 'status', title: title ?? '' }, status ?? 'unknown')
 }
 
-function healthCell (score) {
+function healthCell (score, ...after) {
   const kind = fmt.healthClass(score)
   const fill = el('span', { class: `bg-${kind}` })
   fill.style.width = `${Math.max(0, Math.min(100, score ?? 0))}%`
-  return el('div', { class: 'health' }, el('div', { class: 'bar' }, fill), el('span', { class: `score ${kind}`, 'data-k': 'health_score' }, fmt.score(score)))
+  return el('div', { class: 'health' }, el('div', { class: 'bar' }, fill), el('span', { class: `score ${kind}`, 'data-k': 'health_score' }, fmt.score(score)), ...after)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ function renderBoard () {
     const row = el('tr', { 'data-model': e.model, tabindex: 0, 'aria-selected': String(e.model === state.selected) },
       el('td', { class: 'num' }, String(e.rank)),
       el('td', { class: 'model', title: e.model }, e.model, el('span', { class: 'provider' }, e.provider ?? '')),
-      el('td', {}, healthCell(e.health_score), statusBadge(e.status, e.uptime === null || e.uptime === undefined ? '' : `uptime ${fmt.percent(e.uptime)} (rate limits apart)`)),
+      el('td', {}, healthCell(e.health_score, statusBadge(e.status, e.uptime === null || e.uptime === undefined ? '' : `uptime ${fmt.percent(e.uptime)} (rate limits apart)`))),
       el('td', { class: 'num', 'data-k': 'success_rate' }, fmt.percent(e.success_rate)),
       el('td', { class: 'num', 'data-k': 'requests' }, fmt.count(e.requests)),
       el('td', { class: 'num', 'data-k': 'ttft_p50' }, fmt.ms(e.ttft_p50_ms)),
