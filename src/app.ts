@@ -25,6 +25,7 @@ import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
 import { describeErrors, rejectNonFiniteQuery } from './validation.js'
+import { withHook } from './plugins/route-hooks.js'
 
 export interface AppOptions {
   config: Config
@@ -54,7 +55,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   for (const schema of [...SharedSchemas, ChatEventSchema, FetchEventSchema]) fastify.addSchema(schema)
   // Only routes with a query schema can receive a coerced non-finite number.
   fastify.addHook('onRoute', (route) => {
-    if (route.schema?.querystring !== undefined) route.preHandler = [rejectNonFiniteQuery, ...[route.preHandler ?? []].flat()]
+    if (route.schema?.querystring !== undefined) route.preHandler = withHook(route.preHandler, rejectNonFiniteQuery, 'first')
   })
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
   await fastify.register(ingestPlugin, { config: opts.config })

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { UnauthorizedError } from '../errors.js'
+import { withHook } from './route-hooks.js'
 
 /** Which tokens a route needs: set per route as `config: { auth: 'ingest' | 'read' }`. */
 export type AuthScope = 'ingest' | 'read'
@@ -58,6 +59,6 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   fastify.addHook('onRoute', (route) => {
     const scope = route.config?.auth
     if (scope === undefined || tokens[scope].length === 0) return
-    route.onRequest = [check(scope, tokens[scope]), ...[route.onRequest ?? []].flat()]
+    route.onRequest = withHook(route.onRequest, check(scope, tokens[scope]), 'first')
   })
 }, { name: 'auth' })

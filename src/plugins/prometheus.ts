@@ -6,6 +6,7 @@ import { GenAiSeries, readGenAiRows } from '../observability/genai.js'
 import { processRegistry } from '../observability/process-metrics.js'
 import { REJECT_REASONS, rejectReason, serviceMetrics, type ServiceMetrics } from '../observability/service-metrics.js'
 import { storeLoad } from '../read/store-load.js'
+import { withHook } from './route-hooks.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -51,10 +52,6 @@ class RouteTimer {
   }
 }
 
-/** `existing` route hooks (none, one or several) followed by `hook`. */
-function withHook<H> (existing: H | H[] | undefined, hook: H): H[] {
-  return [existing, hook].flat().filter((h): h is H => h !== undefined)
-}
 
 interface Emitter {
   on: (event: string, listener: () => void) => unknown

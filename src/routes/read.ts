@@ -8,6 +8,7 @@ import { readProviderSummary } from '../read/provider-summary.js'
 import { readTrends, RATE_METRICS } from '../read/trends.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { LeaderboardQuerySchema, LeaderboardSchema, ProviderSummaryQuerySchema, ProviderSummarySchema, TrendsQuerySchema, TrendsSchema } from '../schemas/read.js'
+import { cacheKeys } from '../read/cache-keys.js'
 
 const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
@@ -21,7 +22,7 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
   }, async (request, reply) => {
     // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
     const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query
-    const key = `leaderboard\u0000${window}\u0000${order}\u0000${limit}\u0000${minRequests}`
+    const key = cacheKeys.leaderboard(window, order, limit, minRequests)
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
       await readLeaderboard(metricsStore, { window, order, limit, minRequests }, Date.now(), opts.config.health))))
   })
@@ -31,7 +32,7 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
     schema: { ...read, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const { window = '1h', provider } = request.query
-    const key = `providers\u0000${window}\u0000${provider ?? ''}`
+    const key = cacheKeys.providers(window, provider)
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
       await readProviderSummary(metricsStore, window, provider, Date.now()))))
   })
@@ -49,7 +50,7 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
     if (isRate && q.stat !== undefined) throw new InvalidQueryError(`querystring.stat does not apply to metric ${metric}`)
     if (resolution === 'minute' && hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
     const stat = isRate ? null : (q.stat ?? 'p50')
-    const key = `trends\u0000${type}\u0000${id}\u0000${metric}\u0000${stat ?? ''}\u0000${hours}\u0000${resolution}`
+    const key = cacheKeys.trends(type, id, metric, stat, hours, resolution)
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
       await readTrends(metricsStore, { type, id, metric, stat, hours, resolution }, Date.now()))))
   })

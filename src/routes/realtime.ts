@@ -5,6 +5,7 @@ import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
 import { storeLoad } from '../read/store-load.js'
 import { sendCached } from './cached-reply.js'
+import { cacheKeys } from '../read/cache-keys.js'
 
 const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { metricsStore, readCache } = fastify
@@ -21,7 +22,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fas
     }
   }, async (request, reply) => {
     const { type = 'model', id, window = '1h' } = request.query
-    const key = `realtime\u0000${type}\u0000${window}\u0000${id}`
+    const key = cacheKeys.realtime(type, window, id)
     return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
       await readRealtime(metricsStore, type, id, window, Date.now(), opts.config.health))))
   })

@@ -13,6 +13,7 @@ import type { Sparklines, StreamTopic } from '../schemas/stream.js'
 import { indexKey } from '../store/keys.js'
 import type { Fields, MetricsStore } from '../store/types.js'
 import type { Topic } from './hub.js'
+import { cacheKeys } from '../read/cache-keys.js'
 
 /** Gateways shown by the `gateways` topic at most, the busiest first. */
 export const GATEWAYS_SHOWN = 20
@@ -59,10 +60,10 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
   const { store, readCache, log, health } = deps
   const cached = async <T extends object>(key: string, load: () => Promise<T>): Promise<T> =>
     (await readCache.get(key, storeLoad(log, load))).value
-  const boardKey = `leaderboard\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.minRequests}`
+  const boardKey = cacheKeys.leaderboard(q.window, q.order, q.limit, q.minRequests)
   const leaderboard = async () => await cached(boardKey, async () =>
     await readLeaderboard(store, { window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests }, Date.now(), health))
-  const realtime = async (type: EntityType, id: string) => await cached(`realtime\u0000${type}\u0000${q.window}\u0000${id}`, async () =>
+  const realtime = async (type: EntityType, id: string) => await cached(cacheKeys.realtime(type, q.window, id), async () =>
     await readRealtime(store, type, id, q.window, Date.now(), health))
 
   const all: Record<StreamTopic, () => Topic> = {
@@ -75,7 +76,7 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
         const board = await leaderboard()
         const series: Sparklines['series'] = {}
         await Promise.all(board.entries.map(async ({ model }) => {
-          const trend = await cached(`trends\u0000model\u0000${model}\u0000ttft\u0000p50\u0000${hours}\u0000${resolution}`, async () =>
+          const trend = await cached(cacheKeys.trends('model', model, 'ttft', 'p50', hours, resolution), async () =>
             await readTrends(store, { type: 'model', id: model, metric: 'ttft', stat: 'p50', hours, resolution }, Date.now()))
           series[model] = trend.points.map((p) => p.value)
         }))
@@ -85,8 +86,8 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
     }),
     providers: () => ({
       event: 'providers',
-      key: `providers\u0000${q.window}\u0000`,
-      load: async () => await cached(`providers\u0000${q.window}\u0000`, async () => await readProviderSummary(store, q.window, undefined, Date.now()))
+      key: cacheKeys.providers(q.window, undefined),
+      load: async () => await cached(cacheKeys.providers(q.window, undefined), async () => await readProviderSummary(store, q.window, undefined, Date.now()))
     }),
     gateways: () => ({
       event: 'gateways',
@@ -99,7 +100,7 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
     }),
     realtime: () => ({
       event: 'realtime',
-      key: `realtime\u0000${q.type}\u0000${q.window}\u0000${q.id}`,
+      key: cacheKeys.realtime(q.type, q.window, q.id),
       load: async () => await realtime(q.type, q.id)
     })
   }
