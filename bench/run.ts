@@ -14,54 +14,15 @@ import { Redis } from 'ioredis'
 import { RedisStore } from '../src/store/redis-store.js'
 import { spawnRedis, stopProcess } from '../test/helpers/redis.js'
 import { serve, type Served } from './lib/procs.js'
-import { modelName, seedTraffic, zipf } from './lib/seed.js'
+import { cannon, ENTRY, scenarios, type Scenario } from './lib/scenarios.js'
+import { seedTraffic, zipf } from './lib/seed.js'
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '2' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
+// The defaults take about two minutes in all (seeding 24 h of traffic is ≈ 40 s of it).
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
 const DURATION = Number(values.duration)
 const ROUNDS = Number(values.rounds)
 const WARMUP = Number(values.warmup)
-const TOKEN = 'bench-ingest-token-0123456789'
-
-interface Scenario {
-  name: string
-  server: 'ours' | 'ceiling' | 'naive'
-  env?: Record<string, string>
-  connections: number
-  request: (url: string) => autocannon.Options
-  eventsPerRequest?: number
-}
-
 interface Row { name: string, reqPerSec: number, eventsPerSec?: number, p50: number, p99: number, non2xx: number, errors: number, eldP99?: number, eventsPerCommand?: number, redisUsPerRequest: number, rounds: Array<{ reqPerSec: number, p50: number, p99: number, eldP99: number }> }
-
-const chatBody = (n: number): string => JSON.stringify(n === 1
-  ? { model: 'openai/model-0', success: true, ttft_ms: 412.5, total_time_ms: 2980.1, input_tokens: 900, output_tokens: 310 }
-  : Array.from({ length: n }, (_, i) => ({ model: modelName(i % 50), success: i % 17 !== 0, ...(i % 17 === 0 ? { error_type: 'timeout' } : {}), ttft_ms: 200 + (i * 37) % 900, total_time_ms: 2000 + (i * 91) % 3000, output_tokens: 100 + i })))
-const post = (body: string, headers: Record<string, string> = {}) => (url: string): autocannon.Options => ({ url: `${url}/api/metrics/chat`, method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
-const get = (path: string) => (url: string): autocannon.Options => ({ url: url + path })
-
-const COLD = { METRICS_CACHE_TTL_MS: '0' }
-const NO_LIMIT = { METRICS_RATE_LIMIT_MAX: '0' }
-const scenarios: Scenario[] = [
-  { name: 'ceiling: POST, same body schema', server: 'ceiling', connections: 50, request: post(chatBody(1)) },
-  { name: 'ingest single event', server: 'ours', env: NO_LIMIT, connections: 50, request: post(chatBody(1)), eventsPerRequest: 1 },
-  { name: 'naive: ingest single event', server: 'naive', connections: 50, request: post(chatBody(1)), eventsPerRequest: 1 },
-  { name: 'ingest batch of 100', server: 'ours', env: NO_LIMIT, connections: 50, request: post(chatBody(100)), eventsPerRequest: 100 },
-  { name: 'ingest single, token + rate limit', server: 'ours', env: { METRICS_INGEST_TOKEN: TOKEN, METRICS_RATE_LIMIT_MAX: '1000000000' }, connections: 50, request: post(chatBody(1), { authorization: `Bearer ${TOKEN}` }), eventsPerRequest: 1 },
-  { name: 'ceiling: GET, same response size', server: 'ceiling', connections: 50, request: get('/api/metrics/realtime') },
-  { name: 'realtime 1h, cache hot', server: 'ours', env: NO_LIMIT, connections: 50, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
-  { name: 'realtime 1h, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
-  { name: 'naive: realtime 1h (c=10)', server: 'naive', connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
-  { name: 'leaderboard 24h, 300 models, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/health/leaderboard?window=24h') },
-  { name: 'trends 24 h hourly, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/trends?model=openai/model-0&hours=24') }
-]
-
-const ENTRY = { ours: '../../src/server.ts', ceiling: '../baselines/ceiling.ts', naive: '../baselines/naive.ts' }
-
-async function cannon (opts: autocannon.Options): Promise<autocannon.Result> {
-  return await new Promise((resolve, reject) => {
-    autocannon(opts, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
-  })
-}
 
 interface Sample { r: autocannon.Result, eld: number, cmds: number, redisUsec: number }
 
@@ -103,10 +64,13 @@ async function run (): Promise<void> {
   const rows: Row[] = []
   try {
     // Traffic for the read scenarios: 300 models over 24 h, Zipf 100 req/s in all.
-    const store = new RedisStore({ url: redisUrl })
+    // Seeding writes an hour of traffic per flush: no per-command timeout of the service's 2 s.
+    const store = new RedisStore({ url: redisUrl }, { commandTimeout: 120_000 })
     await store.connect(2000)
     const weights = zipf(300)
+    const seedStart = Date.now()
     const seeded = await seedTraffic(store, { models: 300, hours: 24, ratePerSec: (m) => 100 * (weights[m] ?? 0) })
+    process.stderr.write(`seeded ${seeded} events (300 models × 24 h) in ${((Date.now() - seedStart) / 1000).toFixed(1)} s\n`)
     const memory = await memoryReport(redis, 'Zipf 100 req/s over 300 models', seeded)
     const memories = [memory]
     // Every server runs from the start, and the scenarios take turns for ROUNDS rounds: a baseline and
@@ -125,13 +89,13 @@ async function run (): Promise<void> {
           const server = servers.get(s)!
           const opts = { ...s.request(server.url), connections: s.connections }
           if (round === 0) await cannon({ ...opts, duration: WARMUP })
-          await new Promise((resolve) => setTimeout(resolve, 300))
+          await new Promise((resolve) => setTimeout(resolve, 200))
           const before = await commands(redis)
           const usecBefore = await redisUsec(redis)
           server.resetEld()
           const r = await cannon({ ...opts, duration: DURATION })
           const eld = await server.eld()
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          await new Promise((resolve) => setTimeout(resolve, 300))
           samples.get(s)!.push({ r, eld: eld.p99, cmds: (await commands(redis)) - before, redisUsec: (await redisUsec(redis)) - usecBefore })
           process.stderr.write(`round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
         }

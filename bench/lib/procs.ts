@@ -6,11 +6,14 @@ const PRELOAD = fileURLToPath(new URL('./eld-preload.mjs', import.meta.url))
 
 export interface Served { proc: ChildProcess, url: string, eld: () => Promise<{ p50: number, p99: number, max: number }>, resetEld: () => void, stop: () => Promise<void> }
 
-/** Forks a server entry (TypeScript, through tsx) with logging off, and waits until /healthz answers. */
-export async function serve (entry: string, env: Record<string, string>): Promise<Served> {
+/**
+ * Forks a server entry (TypeScript, through tsx) with logging off, and waits until /healthz answers.
+ * `execArgv`: more node flags for the server (e.g. `--cpu-prof`).
+ */
+export async function serve (entry: string, env: Record<string, string>, execArgv: string[] = []): Promise<Served> {
   const port = await freePort()
   const proc = fork(fileURLToPath(new URL(entry, import.meta.url)), [], {
-    execArgv: ['--import', 'tsx', '--import', PRELOAD],
+    execArgv: [...execArgv, '--import', 'tsx', '--import', PRELOAD],
     env: { ...process.env, NODE_ENV: 'benchmark', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
