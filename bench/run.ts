@@ -118,13 +118,26 @@ async function run (): Promise<void> {
   }
 }
 
-interface Memory { traffic: string, events: number, usedMemory: number, hourBytes: number, minuteBytes: number, otherBytes: number, perModelHour: number, perModelHourWithoutMinutes: number }
+interface Memory { traffic: string, events: number, usedMemory: number, hourBytes: number, minuteBytes: number, otherBytes: number, perModelHour: number, perModelHourWithoutMinutes: number, keys: number, byFamily: Record<string, { keys: number, bytes: number }> }
+
+/**
+ * A key's family for the breakdown: entity type, pair kind, family and resolution, ids left out
+ * (`metrics:model:{…}:gateway:…:dists:minute`).
+ */
+function familyOf (key: string): string {
+  return key.replace(/\{[^}]*\}/, '{…}')
+    .replace(/:(gateway|provider):[^:]+:(stats|dists):/, ':$1:…:$2:')
+    .replace(/\d{4}-\d\d-\d\d-\d\d-\d\d$/, 'minute').replace(/\d{4}-\d\d-\d\d-\d\d$/, 'hour')
+    .replace(/:flushed:.*$/, ':flushed:…').replace(/:catalog:[0-9a-f]+$/, ':catalog:…')
+}
 
 async function memoryReport (redis: Redis, traffic: string, events: number): Promise<Memory> {
   await redis.call('MEMORY', 'PURGE').catch(() => {})
   const info = await redis.info('memory')
   const used = Number(info.match(/used_memory:(\d+)/)?.[1]) - Number(info.match(/used_memory_startup:(\d+)/)?.[1])
   const sizes = { hour: 0, minute: 0, other: 0 }
+  const byFamily: Memory['byFamily'] = {}
+  let keys = 0
   let cursor = '0'
   do {
     const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
@@ -134,6 +147,10 @@ async function memoryReport (redis: Redis, traffic: string, events: number): Pro
     const res = (await p.exec()) ?? []
     batch.forEach((k, i) => {
       const b = Number(res[i]?.[1] ?? 0)
+      keys++
+      const f = byFamily[familyOf(k)] ??= { keys: 0, bytes: 0 }
+      f.keys++
+      f.bytes += b
       if (/\d{4}-\d\d-\d\d-\d\d-\d\d$/.test(k)) sizes.minute += b
       else if (/\d{4}-\d\d-\d\d-\d\d$/.test(k)) sizes.hour += b
       else sizes.other += b
@@ -141,7 +158,7 @@ async function memoryReport (redis: Redis, traffic: string, events: number): Pro
   } while (cursor !== '0')
   const modelHours = 300 * 24
   const keyed = sizes.hour + sizes.minute + sizes.other
-  return { traffic, events, usedMemory: used, hourBytes: sizes.hour, minuteBytes: sizes.minute, otherBytes: sizes.other, perModelHour: used / modelHours, perModelHourWithoutMinutes: (used * (sizes.hour + sizes.other) / keyed) / modelHours }
+  return { traffic, events, usedMemory: used, hourBytes: sizes.hour, minuteBytes: sizes.minute, otherBytes: sizes.other, perModelHour: used / modelHours, perModelHourWithoutMinutes: (used * (sizes.hour + sizes.other) / keyed) / modelHours, keys, byFamily }
 }
 
 function report (rows: Row[], memories: Memory[]): void {
@@ -168,6 +185,15 @@ function report (rows: Row[], memories: Memory[]): void {
   lines.push('', `ingest single vs naive: ${ratio(single, naive)}`)
   lines.push('', '| Redis memory, 300 models × 24 h | events | used_memory | per model-hour | per model-hour without minute buckets |', '|---|---|---|---|---|')
   for (const m of memories) lines.push(`| ${m.traffic} | ${m.events} | ${(m.usedMemory / 1048576).toFixed(1)} MiB | ${Math.round(m.perModelHour)} B | ${Math.round(m.perModelHourWithoutMinutes)} B |`)
+  for (const m of memories) {
+    // Where the memory goes: the largest key families (MEMORY USAGE of each key, so without the
+    // main dictionary's and the expiry dictionary's share of used_memory).
+    lines.push('', `| ${m.traffic}: largest key families | keys | MiB | bytes per key |`, '|---|---|---|---|')
+    for (const [family, f] of Object.entries(m.byFamily).sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)) {
+      lines.push(`| \`${family}\` | ${f.keys} | ${(f.bytes / 1048576).toFixed(1)} | ${Math.round(f.bytes / f.keys)} |`)
+    }
+    lines.push(`| all ${m.keys} keys, used_memory | | ${(m.usedMemory / 1048576).toFixed(1)} | ${Math.round(m.usedMemory / m.keys)} |`)
+  }
   lines.push('', '| target (issue: benchmarks) | measured | met |', '|---|---|---|')
   const target = (what: string, value: number | undefined, ok: (v: number) => boolean, shown: (v: number) => string): void => {
     lines.push(`| ${what} | ${value !== undefined ? shown(value) : 'not run'} | ${value === undefined ? '—' : ok(value) ? 'yes' : 'no'} |`)
