@@ -32,6 +32,12 @@ export class CardinalityGuard {
   /** Start (epoch ms) of the hour the known ids belong to. */
   #hourStart = -1
   #known = noIds()
+  /**
+   * Model → provider → gateways of events whose five ids were all known this hour: the common case
+   * answered by three look-ups of strings the request already holds, without building pair ids.
+   * Ids are never forgotten within an hour, so an entry stays true until the hour turns.
+   */
+  #knownTriples = new Map<string, Map<string, Set<string>>>()
   /** Events refused since start, by type. */
   readonly refused: Record<IndexedType, number> = { model: 0, provider: 0, gateway: 0, model_gateway: 0, model_provider: 0 }
 
@@ -48,6 +54,7 @@ export class CardinalityGuard {
     if (hourStart !== this.#hourStart) {
       this.#hourStart = hourStart
       this.#known = noIds()
+      this.#knownTriples = new Map()
     }
     return hourStart
   }
@@ -90,11 +97,21 @@ export class CardinalityGuard {
   #allKnown (chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): boolean {
     const { model, provider, gateway, model_gateway: modelGateway, model_provider: modelProvider } = this.#known
     for (const e of chat) {
+      if (this.#knownTriples.get(e.model)?.get(e.provider)?.has(e.gateway) === true) continue
       if (!model.has(e.model) || !provider.has(e.provider) || !gateway.has(e.gateway)) return false
       if (!modelGateway.has(pairId(e.model, e.gateway)) || !modelProvider.has(pairId(e.model, e.provider))) return false
+      this.#rememberTriple(e)
     }
     for (const e of fetch) if (!gateway.has(e.gateway)) return false
     return true
+  }
+
+  #rememberTriple (e: ChatEvent): void {
+    let byProvider = this.#knownTriples.get(e.model)
+    if (byProvider === undefined) this.#knownTriples.set(e.model, byProvider = new Map())
+    let gateways = byProvider.get(e.provider)
+    if (gateways === undefined) byProvider.set(e.provider, gateways = new Set())
+    gateways.add(e.gateway)
   }
 
   /** Learns the ids every instance has written for the current hour. Never rejects. */

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Flusher } from '../ingest/flusher.js'
 import type { CacheCounts } from '../plugins/read-cache.js'
+import { DurationHistogram } from './request-durations.js'
 
 /** Prefix of the service's own series (the HTTP histogram keeps its conventional name). */
 export const NAMESPACE = 'llm_gateway_metrics_'
@@ -21,7 +22,8 @@ export interface MetricSources {
 }
 
 export interface ServiceMetrics {
-  httpDuration: Histogram<'method' | 'route' | 'status_code'>
+  /** Label sets `method`, `route`, `status_code`. */
+  httpDuration: DurationHistogram
   rejected: Counter<'route' | 'reason'>
   flushDuration: Histogram
   flushErrors: Counter
@@ -72,10 +74,9 @@ export function serviceMetrics (registry: Registry, src: MetricSources): Service
     collect () { this.set(buffer.pendingEvents) }
   })
   return {
-    httpDuration: new Histogram({
+    httpDuration: new DurationHistogram({
       name: 'http_request_duration_seconds',
       help: 'Time to answer an HTTP request, by route pattern ("unmatched" for unknown URLs) and status code',
-      labelNames: ['method', 'route', 'status_code'],
       buckets: HTTP_BUCKETS,
       registers
     }),

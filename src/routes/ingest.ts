@@ -10,7 +10,9 @@ import { IngestErrors, response } from '../schemas/common.js'
 
 /**
  * Recording routes. The body validator checks and normalizes the whole body (all-or-nothing); the
- * handler only adds to the in-process buffer and answers 202: it never waits for the store.
+ * handler only adds to the in-process buffer and answers 202: it never waits for the store. The
+ * handlers are synchronous (nothing to await; a throw is answered like a rejection), which spares
+ * the hottest route a promise and a tick per request.
  */
 const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { ingestBuffer, cardinalityGuard } = fastify
@@ -40,11 +42,11 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     },
     validatorCompiler: () => chat,
     config: { auth: 'ingest' }
-  }, async (request, reply) => {
+  }, (request, reply) => {
     const events = request.body as unknown as ChatEvent[]
     admit(events, [], reply)
     for (const e of events) ingestBuffer.addChat(e)
-    return await reply.code(202).send({ accepted: events.length })
+    void reply.code(202).send({ accepted: events.length })
   })
 
   fastify.post('/api/metrics/gateway/fetch', {
@@ -58,11 +60,11 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     },
     validatorCompiler: () => fetch,
     config: { auth: 'ingest' }
-  }, async (request, reply) => {
+  }, (request, reply) => {
     const events = request.body as unknown as FetchEvent[]
     admit([], events, reply)
     for (const e of events) ingestBuffer.addFetch(e)
-    return await reply.code(202).send({ accepted: events.length })
+    void reply.code(202).send({ accepted: events.length })
   })
 }
 

@@ -59,3 +59,16 @@ t.test('a refusal names the id and the variable', async (t) => {
   t.equal(refusalMessage({ type: 'model_gateway', id: 'a/4 eu 1', limit: 5000 }), 'model × gateway pair "a/4" × "eu 1" would exceed the limit of 5000 distinct pairs this hour (METRICS_MAX_MODEL_GATEWAYS); events for known ones are still accepted')
   t.match(refusalMessage({ type: 'model_provider', id: 'a/4 acme', limit: 2 }), /^model × provider pair "a\/4" × "acme" .* \(METRICS_MAX_MODEL_PROVIDERS\)/)
 })
+
+t.test('ids known last hour count afresh when the hour turns, however often they were seen', async (t) => {
+  let now = Date.UTC(2026, 0, 1, 10, 30)
+  const store = new MemoryStore({ now: () => now })
+  t.teardown(() => store.close())
+  const guard = new CardinalityGuard(store, { model: 1, provider: 10, gateway: 1 }, () => now)
+  for (let i = 0; i < 3; i++) t.equal(guard.admit([chat('a', 'g1')]), null, `a via g1, request ${i + 1}`)
+  t.match(guard.admit([chat('a', 'g2')]), { type: 'gateway', id: 'g2' }, 'a known model through a new gateway is still refused')
+  t.match(guard.admit([chat('b', 'g1')]), { type: 'model', id: 'b' }, 'a new model through a known gateway too')
+  now += 3_600_000
+  t.equal(guard.admit([chat('b', 'g2')]), null, 'the next hour starts empty')
+  t.match(guard.admit([chat('a', 'g1')]), { type: 'model', id: 'a' }, 'and last hour\'s ids are not known in it')
+})
