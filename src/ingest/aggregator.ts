@@ -16,6 +16,8 @@ function newer (a: Latest | null, b: Latest | null): Latest | null {
 
 /** Chat figures of one (model, provider, gateway, minute); also the shape of an entity-bucket. */
 class ChatAgg {
+  /** A combination's own figures, which sealing reads and never changes (see `plus`). */
+  readonly ofCombo: boolean
   n = 0
   ok = 0
   readonly err = [0, 0, 0, 0]
@@ -31,6 +33,10 @@ class ChatAgg {
   latestTs = -Infinity
   latestArrival = 0
   latestValue = ''
+
+  constructor (ofCombo = false) {
+    this.ofCombo = ofCombo
+  }
 
   /** Keeps the later of what is held and this (by event time; on a tie the later arrival). */
   observe (ts: number, arrival: number, value: string): void {
@@ -186,7 +192,7 @@ export class Aggregator {
     if (byMinute === undefined) byGateway.set(e.gateway, byMinute = new Map())
     let combo = byMinute.get(minute)
     if (combo === undefined) {
-      combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
+      combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg(true) }
       byMinute.set(minute, combo)
       this.#chatCombos.push(combo)
       this.#hold(entityBucketIds(minute, chatTargets(e)))
@@ -277,8 +283,7 @@ export class Aggregator {
         for (const [type, id] of targets) {
           const b = bucketOf(type, id, res, c.minute)
           if (b === null) continue
-          if (b.chat === null) b.chat = new ChatAgg()
-          b.chat.merge(c.agg)
+          b.chat = plus(b.chat, c.agg)
           if (type === 'provider') {
             if (b.models === null) b.models = new Map()
             b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
@@ -383,10 +388,24 @@ function chatTargets (e: ChatEvent): Array<[IndexedType, string]> {
   return [['model', e.model], ['provider', e.provider], ['gateway', e.gateway], ['model_gateway', pairId(e.model, e.gateway)], ['model_provider', pairId(e.model, e.provider)]]
 }
 
+/**
+ * `sum` with `add` added. Most entity-buckets take the figures of one combination only (a model in
+ * its minute, a model × gateway pair): they share the combination's figures instead of copying
+ * them, and a copy is made when a second combination comes. Combinations' figures are never changed.
+ */
+function plus (sum: ChatAgg | null | undefined, add: ChatAgg): ChatAgg {
+  if (sum === null || sum === undefined) return add
+  if (sum.ofCombo) {
+    const copy = new ChatAgg()
+    copy.merge(sum)
+    sum = copy
+  }
+  sum.merge(add)
+  return sum
+}
+
 function addPair (pairs: Map<string, ChatAgg>, other: string, agg: ChatAgg): void {
-  let a = pairs.get(other)
-  if (a === undefined) pairs.set(other, a = new ChatAgg())
-  a.merge(agg)
+  pairs.set(other, plus(pairs.get(other), agg))
 }
 
 /** The counters, sums and extremes of chat figures in a stats hash. */

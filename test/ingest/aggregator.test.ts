@@ -463,6 +463,21 @@ t.test('Aggregator.seal', async (t) => {
     const a = aggOf([chat({ ttftMs: 1 })], [fetchEv()])
     t.strictSame(seal(a), seal(a))
     t.equal(a.events, 2)
+    // Buckets summing several combinations (a provider's models, a model's gateways, minutes in an
+    // hour) next to buckets holding one: sealing leaves every combination as it was.
+    const b = aggOf([
+      chat({ model: 'acme/m1', ttftMs: 100, totalMs: 400, outputTokens: 9 }),
+      chat({ model: 'acme/m2', ttftMs: 200, success: false, errorType: 'timeout' }),
+      chat({ model: 'acme/m1', gateway: 'gw2', ttftMs: 300 }),
+      chat({ model: 'acme/m1', ts: at(12, 29, 10), ttftMs: 400 })
+    ])
+    const first = seal(b)
+    t.strictSame(seal(b), first)
+    const keys = keyMap(first)
+    t.strictSame(fieldsOf(keys.get(ek('provider', 'acme', 'stats', H_NOW))).get('n'), ['i', '4'], 'the provider hour sums all four')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', M_NOW))).get('n'), ['i', '2'], 'a model minute sums its gateways')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m2', 'stats', M_NOW))).get('n'), ['i', '1'], 'a model minute of one combination')
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'ttft', H_NOW))), histogramOf([100, 300, 400]))
   })
 
   t.test('sealInSteps: a large buffer is sealed in bounded steps, with the same writes as seal', async (t) => {
