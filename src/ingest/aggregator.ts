@@ -117,9 +117,9 @@ type ChatCombos = Map<string, Map<string, Map<string, Map<number, ChatCombo>>>>
 /**
  * The in-process buffer. Events are aggregated per (model, provider, gateway, minute), the
  * combination that determines every key they touch: an event costs a few map look-ups on strings it
- * already holds, and allocates nothing unless its combination is new. Sealing expands the combinations
- * into per-entity, per-bucket writes (model, provider and gateway; minute and hour), so a flush costs
- * Redis work per entity-bucket, never per event.
+ * already holds, and allocates only when its combination (or a histogram bin) is new. Sealing
+ * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute
+ * and hour), so a flush costs Redis work per entity-bucket, never per event.
  */
 export class Aggregator {
   readonly #chat: ChatCombos = new Map()

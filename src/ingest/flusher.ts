@@ -166,23 +166,8 @@ export class Flusher {
 
   async #attempt (): Promise<void> {
     if (Date.now() < this.#nextAttempt) return
-    if (this.#sealed === null) {
-      if (this.#live.empty) return
-      const live = this.#live
-      this.#live = new Aggregator(live.entityBucketIds)
-      // Counted as pending (and its entity-buckets as held) from now on, while it is being sealed.
-      const sealing: Sealed = { seq: ++this.#seq, events: live.events, entityBucketIds: live.entityBucketIds, groups: [] }
-      this.#sealed = sealing
-      const steps = live.sealInSteps({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
-      for (let step = steps.next(); ; step = steps.next()) {
-        await nextTurn()
-        if (step.done === true) {
-          sealing.groups = step.value
-          break
-        }
-      }
-    }
-    const sealed = this.#sealed
+    if (this.#sealed === null && this.#live.empty) return
+    const sealed = this.#sealed ?? await this.#seal()
     const started = performance.now()
     const results = await this.#apply(sealed)
     const failed = sealed.groups.filter((_, i) => results[i] !== null)
@@ -203,6 +188,25 @@ export class Flusher {
     this.#nextAttempt = Date.now() + backoff
     const err = results.find((r) => r !== null)
     this.#log.warn({ err, seq: sealed.seq, groups: failed.length, pendingEvents: this.pendingEvents, retryInMs: backoff }, 'flush failed, will retry')
+  }
+
+  /**
+   * Takes what the buffer holds as the next batch (pending, its entity-buckets held, from now on) and
+   * seals it in steps, a turn of the loop after each. Events arriving meanwhile go to a fresh buffer.
+   */
+  async #seal (): Promise<Sealed> {
+    const live = this.#live
+    this.#live = new Aggregator(live.entityBucketIds)
+    const sealed: Sealed = { seq: ++this.#seq, events: live.events, entityBucketIds: live.entityBucketIds, groups: [] }
+    this.#sealed = sealed
+    const steps = live.sealInSteps({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
+    for (let step = steps.next(); ; step = steps.next()) {
+      await nextTurn()
+      if (step.done === true) {
+        sealed.groups = step.value
+        return sealed
+      }
+    }
   }
 
   /**
