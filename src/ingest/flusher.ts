@@ -200,13 +200,15 @@ export class Flusher {
     const sealed: Sealed = { seq: ++this.#seq, events: live.events, entityBucketIds: live.entityBucketIds, groups: [] }
     this.#sealed = sealed
     const steps = live.sealInSteps({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
-    for (let step = steps.next(); ; step = steps.next()) {
+    let step = steps.next()
+    while (step.done !== true) {
       await nextTurn()
-      if (step.done === true) {
-        sealed.groups = step.value
-        return sealed
-      }
+      step = steps.next()
     }
+    sealed.groups = step.value
+    // Let requests in before the batch is sent.
+    await nextTurn()
+    return sealed
   }
 
   /**
