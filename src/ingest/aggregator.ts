@@ -16,6 +16,8 @@ function newer (a: Latest | null, b: Latest | null): Latest | null {
 
 /** Chat figures of one (model, provider, gateway, minute); also the shape of an entity-bucket. */
 class ChatAgg {
+  /** A combination's own figures, which sealing reads and never changes (see `plus`). */
+  readonly ofCombo: boolean
   n = 0
   ok = 0
   readonly err = [0, 0, 0, 0]
@@ -24,7 +26,26 @@ class ChatAgg {
   readonly tps = new Dist()
   inTok = 0
   outTok = 0
-  latest: Latest | null = null
+  /**
+   * The latest event's time, arrival and provider (models' `last:provider`), as plain fields: one is
+   * observed per event, and an object per event would only feed the garbage collector.
+   */
+  latestTs = -Infinity
+  latestArrival = 0
+  latestValue = ''
+
+  constructor (ofCombo = false) {
+    this.ofCombo = ofCombo
+  }
+
+  /** Keeps the later of what is held and this (by event time; on a tie the later arrival). */
+  observe (ts: number, arrival: number, value: string): void {
+    if (ts > this.latestTs || (ts === this.latestTs && arrival > this.latestArrival)) {
+      this.latestTs = ts
+      this.latestArrival = arrival
+      this.latestValue = value
+    }
+  }
 
   merge (o: ChatAgg): void {
     this.n += o.n
@@ -35,7 +56,7 @@ class ChatAgg {
     this.tps.merge(o.tps)
     this.inTok += o.inTok
     this.outTok += o.outTok
-    this.latest = newer(this.latest, o.latest)
+    this.observe(o.latestTs, o.latestArrival, o.latestValue)
   }
 }
 
@@ -85,13 +106,25 @@ export interface SealOptions {
 const RESOLUTIONS: Resolution[] = ['minute', 'hour']
 
 /**
- * The in-process buffer. Each event costs one map look-up: events are aggregated per
- * (model, provider, gateway, minute), the combination that determines every key they touch. Sealing
- * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute and
- * hour), so a flush costs Redis work per entity-bucket, never per event.
+ * Units of work (a combination merged into its entity-buckets, an entity-bucket turned into key
+ * writes) between two pauses of `sealInSteps`: a few hundred microseconds of work.
+ */
+export const SEAL_STEP = 64
+
+/** model → provider → gateway → minute → combination */
+type ChatCombos = Map<string, Map<string, Map<string, Map<number, ChatCombo>>>>
+
+/**
+ * The in-process buffer. Events are aggregated per (model, provider, gateway, minute), the
+ * combination that determines every key they touch: an event costs a few map look-ups on strings it
+ * already holds, and allocates only when its combination (or a histogram bin) is new. Sealing
+ * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute
+ * and hour), so a flush costs Redis work per entity-bucket, never per event.
  */
 export class Aggregator {
-  readonly #chat = new Map<string, ChatCombo>()
+  readonly #chat: ChatCombos = new Map()
+  /** The combinations of `#chat` in the order they came. */
+  readonly #chatCombos: ChatCombo[] = []
   readonly #fetch = new Map<string, FetchCombo>()
   /**
    * Ids of the entity-buckets held (each becomes a few keys in the store): a chat event's model,
@@ -151,11 +184,17 @@ export class Aggregator {
 
   addChat (e: ChatEvent): void {
     const minute = Math.floor(e.ts / MINUTE_MS)
-    const key = `${e.model}\u0000${e.provider}\u0000${e.gateway}\u0000${minute}`
-    let combo = this.#chat.get(key)
+    let byProvider = this.#chat.get(e.model)
+    if (byProvider === undefined) this.#chat.set(e.model, byProvider = new Map())
+    let byGateway = byProvider.get(e.provider)
+    if (byGateway === undefined) byProvider.set(e.provider, byGateway = new Map())
+    let byMinute = byGateway.get(e.gateway)
+    if (byMinute === undefined) byGateway.set(e.gateway, byMinute = new Map())
+    let combo = byMinute.get(minute)
     if (combo === undefined) {
-      combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg() }
-      this.#chat.set(key, combo)
+      combo = { model: e.model, provider: e.provider, gateway: e.gateway, minute, agg: new ChatAgg(true) }
+      byMinute.set(minute, combo)
+      this.#chatCombos.push(combo)
       this.#hold(entityBucketIds(minute, chatTargets(e)))
     }
     const a = combo.agg
@@ -170,7 +209,7 @@ export class Aggregator {
     if (tps !== undefined) a.tps.add(tps)
     if (e.inputTokens !== undefined) a.inTok += e.inputTokens
     if (e.outputTokens !== undefined) a.outTok += e.outputTokens
-    a.latest = newer(a.latest, { ts: e.ts, arrival: ++this.#arrival, value: e.provider })
+    a.observe(e.ts, ++this.#arrival, e.provider)
     this.events++
   }
 
@@ -203,6 +242,20 @@ export class Aggregator {
 
   /** The writes for everything held: one group per entity, one per entity type's index. */
   seal (opts: SealOptions): GroupWrite[] {
+    const steps = this.sealInSteps(opts)
+    for (;;) {
+      const step = steps.next()
+      if (step.done === true) return step.value
+    }
+  }
+
+  /**
+   * `seal`, in steps of SEAL_STEP units of work: the generator pauses between steps (its value is the
+   * writes when done), so that sealing a large buffer never holds the event loop for long. Nothing
+   * may be added to the aggregator meanwhile.
+   */
+  * sealInSteps (opts: SealOptions): Generator<void, GroupWrite[], void> {
+    let work = 0
     // entity tag → bucket name → figures
     const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket>, catalogs: CatalogFetch[] }>()
     const bucketOf = (type: EntityType, id: string, res: Resolution, minute: number): EntityBucket | null => {
@@ -223,14 +276,14 @@ export class Aggregator {
       return b
     }
 
-    for (const c of this.#chat.values()) {
+    for (const c of this.#chatCombos) {
+      if (++work % SEAL_STEP === 0) yield
       for (const res of RESOLUTIONS) {
         const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
         for (const [type, id] of targets) {
           const b = bucketOf(type, id, res, c.minute)
           if (b === null) continue
-          if (b.chat === null) b.chat = new ChatAgg()
-          b.chat.merge(c.agg)
+          b.chat = plus(b.chat, c.agg)
           if (type === 'provider') {
             if (b.models === null) b.models = new Map()
             b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
@@ -244,6 +297,7 @@ export class Aggregator {
       }
     }
     for (const c of this.#fetch.values()) {
+      if (++work % SEAL_STEP === 0) yield
       for (const res of RESOLUTIONS) {
         const b = bucketOf('gateway', c.gateway, res, c.minute)
         if (b === null) continue
@@ -266,6 +320,7 @@ export class Aggregator {
     for (const [tag, entity] of entities) {
       const keys: KeyWrite[] = []
       for (const [name, b] of entity.buckets) {
+        if (++work % SEAL_STEP === 0) yield
         const expireAt = bucketExpiry(b.res, b.start, opts.retentionHours)
         const add = (family: Family, ops: KeyWrite['ops']): void => {
           if (ops.length > 0) keys.push({ key: entityKey(entity.type, entity.id, family, name), expireAt, ops })
@@ -274,7 +329,7 @@ export class Aggregator {
         if (b.chat !== null) {
           const a = b.chat
           chatOps(stats, a)
-          if (entity.type === 'model' && a.latest !== null) stats.push(['l', 'last:provider', latestValue(a.latest.ts, a.latest.value)])
+          if (entity.type === 'model' && a.latestArrival > 0) stats.push(['l', 'last:provider', latestValue(a.latestTs, a.latestValue)])
           add('ttft', binOps(a.ttft))
           add('total', binOps(a.total))
           add('tps', binOps(a.tps))
@@ -333,10 +388,24 @@ function chatTargets (e: ChatEvent): Array<[IndexedType, string]> {
   return [['model', e.model], ['provider', e.provider], ['gateway', e.gateway], ['model_gateway', pairId(e.model, e.gateway)], ['model_provider', pairId(e.model, e.provider)]]
 }
 
+/**
+ * `sum` with `add` added. Most entity-buckets take the figures of one combination only (a model in
+ * its minute, a model × gateway pair): they share the combination's figures instead of copying
+ * them, and a copy is made when a second combination comes. Combinations' figures are never changed.
+ */
+function plus (sum: ChatAgg | null | undefined, add: ChatAgg): ChatAgg {
+  if (sum === null || sum === undefined) return add
+  if (sum.ofCombo) {
+    const copy = new ChatAgg()
+    copy.merge(sum)
+    sum = copy
+  }
+  sum.merge(add)
+  return sum
+}
+
 function addPair (pairs: Map<string, ChatAgg>, other: string, agg: ChatAgg): void {
-  let a = pairs.get(other)
-  if (a === undefined) pairs.set(other, a = new ChatAgg())
-  a.merge(agg)
+  pairs.set(other, plus(pairs.get(other), agg))
 }
 
 /** The counters, sums and extremes of chat figures in a stats hash. */

@@ -25,6 +25,13 @@ export interface FlushObserver {
 interface Sealed { seq: number, groups: GroupWrite[], events: number, entityBucketIds: ReadonlySet<string> }
 
 const MAX_BACKOFF_MS = 5_000
+/**
+ * Field operations handed to the store at once: the store encodes a call's groups synchronously, so
+ * a large batch goes out in several calls, the event loop free between them.
+ */
+export const APPLY_CHUNK_OPS = 4_096
+
+const nextTurn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 /**
  * Buffers events and writes them to the store every `intervalMs`, exactly once.
@@ -34,6 +41,9 @@ const MAX_BACKOFF_MS = 5_000
  * with the same sequence (the store skips a group already applied), with backoff, until it lands.
  * The next batch is sealed only when the previous one has fully landed, so sequences reach every
  * group in order. Events arriving meanwhile wait in a fresh buffer.
+ *
+ * No step of a flush holds the event loop for long: the batch is sealed in steps and handed to the
+ * store in chunks, with a turn of the loop between them, so requests keep being served meanwhile.
  */
 export class Flusher {
   /** Random per process: markers of different processes never collide. */
@@ -156,22 +166,10 @@ export class Flusher {
 
   async #attempt (): Promise<void> {
     if (Date.now() < this.#nextAttempt) return
-    if (this.#sealed === null) {
-      if (this.#live.empty) return
-      const live = this.#live
-      this.#live = new Aggregator(live.entityBucketIds)
-      this.#sealed = {
-        seq: ++this.#seq,
-        events: live.events,
-        entityBucketIds: live.entityBucketIds,
-        groups: live.seal({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
-      }
-      // Sealing a large buffer takes a few milliseconds: let requests in before the batch is sent.
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-    const sealed = this.#sealed
+    if (this.#sealed === null && this.#live.empty) return
+    const sealed = this.#sealed ?? await this.#seal()
     const started = performance.now()
-    const results = await this.#store.applyGroups(sealed.seq, sealed.groups).catch((err: unknown) => sealed.groups.map(() => err))
+    const results = await this.#apply(sealed)
     const failed = sealed.groups.filter((_, i) => results[i] !== null)
     this.observer?.attempted((performance.now() - started) / 1000, failed.length === 0)
     if (failed.length === 0) {
@@ -190,5 +188,52 @@ export class Flusher {
     this.#nextAttempt = Date.now() + backoff
     const err = results.find((r) => r !== null)
     this.#log.warn({ err, seq: sealed.seq, groups: failed.length, pendingEvents: this.pendingEvents, retryInMs: backoff }, 'flush failed, will retry')
+  }
+
+  /**
+   * Takes what the buffer holds as the next batch (pending, its entity-buckets held, from now on) and
+   * seals it in steps, a turn of the loop after each. Events arriving meanwhile go to a fresh buffer.
+   */
+  async #seal (): Promise<Sealed> {
+    const live = this.#live
+    this.#live = new Aggregator(live.entityBucketIds)
+    const sealed: Sealed = { seq: ++this.#seq, events: live.events, entityBucketIds: live.entityBucketIds, groups: [] }
+    this.#sealed = sealed
+    const steps = live.sealInSteps({ now: this.#now(), retentionHours: this.#retentionHours, instanceId: this.instanceId })
+    let step = steps.next()
+    while (step.done !== true) {
+      await nextTurn()
+      step = steps.next()
+    }
+    sealed.groups = step.value
+    // Let requests in before the batch is sent.
+    await nextTurn()
+    return sealed
+  }
+
+  /**
+   * Hands the batch's groups to the store in chunks of about APPLY_CHUNK_OPS field operations, a
+   * turn of the loop after each, and resolves with one entry per group: null when it landed. Each
+   * group is in exactly one chunk; a chunk the store rejects counts as failed for all its groups.
+   */
+  async #apply (sealed: Sealed): Promise<unknown[]> {
+    const sent: Array<Promise<unknown[]>> = []
+    const send = (chunk: GroupWrite[]): void => {
+      sent.push(this.#store.applyGroups(sealed.seq, chunk).catch((err: unknown) => chunk.map(() => err)))
+    }
+    let chunk: GroupWrite[] = []
+    let ops = 0
+    for (const g of sealed.groups) {
+      chunk.push(g)
+      for (const kw of g.keys) ops += kw.ops.length
+      if (ops >= APPLY_CHUNK_OPS) {
+        send(chunk)
+        chunk = []
+        ops = 0
+        await nextTurn()
+      }
+    }
+    if (chunk.length > 0) send(chunk)
+    return (await Promise.all(sent)).flat()
   }
 }

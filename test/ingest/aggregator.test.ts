@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import { Aggregator } from '../../src/ingest/aggregator.js'
+import { Aggregator, SEAL_STEP } from '../../src/ingest/aggregator.js'
 import type { ChatErrorType, ChatEvent, EntityType, FetchEvent } from '../../src/metrics/events.js'
 import { GAMMA, statsOf, ZERO_BIN } from '../../src/metrics/histogram.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
@@ -463,6 +463,38 @@ t.test('Aggregator.seal', async (t) => {
     const a = aggOf([chat({ ttftMs: 1 })], [fetchEv()])
     t.strictSame(seal(a), seal(a))
     t.equal(a.events, 2)
+    // Buckets summing several combinations (a provider's models, a model's gateways, minutes in an
+    // hour) next to buckets holding one: sealing leaves every combination as it was.
+    const b = aggOf([
+      chat({ model: 'acme/m1', ttftMs: 100, totalMs: 400, outputTokens: 9 }),
+      chat({ model: 'acme/m2', ttftMs: 200, success: false, errorType: 'timeout' }),
+      chat({ model: 'acme/m1', gateway: 'gw2', ttftMs: 300 }),
+      chat({ model: 'acme/m1', ts: at(12, 29, 10), ttftMs: 400 })
+    ])
+    const first = seal(b)
+    t.strictSame(seal(b), first)
+    const keys = keyMap(first)
+    t.strictSame(fieldsOf(keys.get(ek('provider', 'acme', 'stats', H_NOW))).get('n'), ['i', '4'], 'the provider hour sums all four')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', M_NOW))).get('n'), ['i', '2'], 'a model minute sums its gateways')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m2', 'stats', M_NOW))).get('n'), ['i', '1'], 'a model minute of one combination')
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'ttft', H_NOW))), histogramOf([100, 300, 400]))
+  })
+
+  t.test('sealInSteps: a large buffer is sealed in bounded steps, with the same writes as seal', async (t) => {
+    const build = (): Aggregator => aggOf(
+      Array.from({ length: 150 }, (_, i) => chat({ model: `acme/m${i}`, ttftMs: 10 + i })),
+      Array.from({ length: 150 }, (_, i) => fetchEv({ gateway: `gw${i}`, responseTimeMs: 5 }))
+    )
+    const steps = build().sealInSteps({ now: NOW, retentionHours: RETENTION_HOURS, instanceId: INSTANCE })
+    let pauses = 0
+    let step = steps.next()
+    for (; step.done !== true; step = steps.next()) pauses++
+    // 300 combinations, then ~ 2 × 300 entity-buckets of models and gateways, plus 2 of the provider
+    t.ok(pauses >= Math.floor(900 / SEAL_STEP), `${pauses} pauses`)
+    t.strictSame(step.value, seal(build()))
+    const keys = keyMap(step.value)
+    t.strictSame(fieldsOf(keys.get(ek('gateway', 'gw149', 'stats', H_NOW))).get('fetch:n'), ['i', '1'], 'the last fetch combination is there')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m149', 'stats', M_NOW))).get('n'), ['i', '1'], 'the last chat combination is there')
   })
 })
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Flusher } from '../../src/ingest/flusher.js'
+import { APPLY_CHUNK_OPS, Flusher } from '../../src/ingest/flusher.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 
 const log = { info: () => {}, warn: () => {}, error: () => {} } as never
@@ -58,4 +58,89 @@ t.test('Flusher.hasRoomFor: a chat event may hold 10 entity-buckets, a model lis
   t.equal(f.bufferedKeys, 11)
   t.ok(f.hasRoomFor([], [withList('g')]), 'one more list: 12')
   t.notOk(f.hasRoomFor([], [withList('g'), withList('g')]), 'two more: 13, beyond the 12 allowed')
+})
+
+/** `n` chat events, one per model, so that each is a combination and an entity of its own. */
+function manyModels (n: number, ts: number) {
+  return Array.from({ length: n }, (_, i) => ({ model: `acme/m${i}`, provider: 'acme', gateway: 'g', success: true, errorType: null, ttftMs: 100 + i, totalMs: 900 + i, inputTokens: 10, outputTokens: 20, ts }))
+}
+
+/** The model index of the hour of `ts`: model → requests, as the store holds it. */
+async function modelIndex (store: MemoryStore, ts: number): Promise<Record<string, string>> {
+  const d = new Date(ts)
+  const hour = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}-${String(d.getUTCHours()).padStart(2, '0')}`
+  const [[fields]] = await store.read([{ keys: [`metrics:index:{model}:requests:${hour}`], slots: [0], nSlots: 1, counters: [true] }]) as [[Record<string, string>]]
+  return fields
+}
+
+t.test('Flusher: a large batch is sealed and sent in steps, requests served in between', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const calls: Array<{ seq: number, markers: string[], ops: number }> = []
+  const apply = store.applyGroups.bind(store)
+  store.applyGroups = async (seq, groups) => {
+    calls.push({ seq, markers: groups.map((g) => g.marker), ops: groups.reduce((s, g) => s + g.keys.reduce((x, k) => x + k.ops.length, 0), 0) })
+    return await apply(seq, groups)
+  }
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 1_000_000, retentionHours: 168, log })
+  const ts = Date.now()
+  const events = manyModels(500, ts)
+  for (const e of events) f.addChat(e)
+  let turns = 0
+  let pendingSeen = -1
+  let stop = false
+  const tick = (): void => {
+    turns++
+    // An event arriving while the batch is being sealed or sent: it waits for the next batch.
+    if (turns === 2) {
+      f.addChat({ ...events[0]!, model: 'acme/late' })
+      pendingSeen = f.pendingEvents
+    }
+    if (!stop) setImmediate(tick)
+  }
+  setImmediate(tick)
+  t.equal(await f.flush(), false, 'the event that came during the flush is still pending')
+  stop = true
+  t.ok(turns > 2, `the event loop turned ${turns} times during one flush`)
+  t.equal(pendingSeen, 501, 'while sealing, the batch and the new event are both pending')
+  t.ok(calls.length > 1, `the batch went to the store in ${calls.length} calls`)
+  t.ok(calls.every((c) => c.seq === 1), 'all with the batch sequence')
+  t.ok(calls.slice(0, -1).every((c) => c.ops >= APPLY_CHUNK_OPS), 'each call but the last carries a full chunk')
+  const markers = calls.flatMap((c) => c.markers)
+  t.equal(new Set(markers).size, markers.length, 'each group sent once')
+  t.equal(f.flushedEvents, 500)
+  t.equal(await f.drain(1000), 0, 'the late event goes with the next batch')
+  t.equal(calls.at(-1)!.seq, 2)
+  const index = await modelIndex(store, ts)
+  t.equal(Object.keys(index).length, 501)
+  t.ok(Object.values(index).every((n) => n === '1'), 'every model counted once')
+})
+
+t.test('Flusher: a failed chunk is retried alone, with the same sequence, and every event counts once', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const calls: Array<{ seq: number, groups: number }> = []
+  const apply = store.applyGroups.bind(store)
+  let call = 0
+  store.applyGroups = async (seq, groups) => {
+    calls.push({ seq, groups: groups.length })
+    // The second chunk of the first attempt: applied by the store, but the reply is lost.
+    if (++call === 2) {
+      await apply(seq, groups)
+      throw new Error('reply lost')
+    }
+    return await apply(seq, groups)
+  }
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 1_000_000, retentionHours: 168, log })
+  const ts = Date.now()
+  for (const e of manyModels(500, ts)) f.addChat(e)
+  t.equal(await f.flush(), false, 'one chunk failed: the batch has not landed')
+  t.equal(f.pendingEvents, 500, 'all of it is still pending')
+  const first = calls.length
+  t.ok(first > 2, 'several chunks')
+  t.equal(await f.drain(5000), 0)
+  t.strictSame(calls.slice(first), [{ seq: 1, groups: calls[1]!.groups }], 'only the failed chunk is sent again, with the same sequence')
+  const index = await modelIndex(store, ts)
+  t.equal(Object.keys(index).length, 500)
+  t.ok(Object.values(index).every((n) => n === '1'), 'every model counted once, the repeated groups skipped')
 })
