@@ -71,8 +71,8 @@ export function hoursOf (buckets: readonly Bucket[]): Set<number> {
 /**
  * GET /api/metrics/realtime: one read of the entity's keys: the window's buckets (with the previous
  * period and the 7-day baseline of the same hours of day, for the baselines) and the minute buckets
- * behind the health state. The state's minutes and baselines are buckets the window reads too: in
- * one read, the store fetches each of them once.
+ * behind the health state. The state's baselines, and for a window by minute its minutes, are
+ * buckets the rest of the read holds too: in one read, the store fetches each of them once.
  */
 export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
