@@ -5,8 +5,8 @@ import { indexKey } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
 import type { Fields, MetricsStore } from '../store/types.js'
 import { decodeStat, num, tallyOf } from './decode.js'
-import { entityRead } from './realtime.js'
 import { decodeStatus, planStatus } from './status.js'
+import { ReadPlan } from './targets.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
 export interface LeaderboardQuery {
@@ -60,7 +60,8 @@ export function rank<T extends { id: string, requests: number, score: number }> 
 
 /**
  * GET /api/metrics/health/leaderboard in two round trips whatever the window: the activity index to
- * rank every model, then the details (provider, p50s, uptime, state) of the `limit` ranked ones only.
+ * rank every model, then the details (provider, p50s, uptime, state) of the `limit` ranked ones only,
+ * one read per model.
  */
 export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery, now: number, th: HealthThresholds): Promise<{ window: ResolvedWindow['info'], order: string, entries: LeaderboardEntry[] }> {
   const w = resolveWindow(q.window, now)
@@ -68,11 +69,16 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
     .filter((a) => a.requests >= q.minRequests)
     .map((a) => ({ ...a, score: healthScore(a.successes, a.requests)! }))
   const top = rank(active, q.order).slice(0, q.limit)
-  const statuses = top.map((a) => planStatus({ type: 'model', id: a.id }, now))
-  const details = await store.read([...top.map((a) => entityRead('model', a.id, ['stats', 'ttft', 'total'], w.buckets)), ...statuses.map((s) => s.plan.read)])
+  // One read per model (one script call): the window's slots 0–2, then the state's.
+  const plans = top.map((a) => {
+    const plan = new ReadPlan({ type: 'model', id: a.id })
+    for (const family of ['stats', 'ttft', 'total'] as const) plan.slot(family, w.buckets)
+    return planStatus(plan.target, now, 1, plan)
+  })
+  const details = await store.read(plans.map((p) => p.plan.read))
   const entries = top.map((a, i): LeaderboardEntry => {
     const [stats, ttft, total] = details[i] as [Fields, Fields, Fields]
-    const series = decodeStatus(statuses[i]!, details[top.length + i]!, th)
+    const series = decodeStatus(plans[i]!, details[i]!, th)
     return {
       rank: i + 1,
       model: a.id,

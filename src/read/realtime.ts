@@ -69,9 +69,10 @@ export function hoursOf (buckets: readonly Bucket[]): Set<number> {
 }
 
 /**
- * GET /api/metrics/realtime: one round trip of two reads of the entity's keys: the window's buckets
- * (with the previous period and the 7-day baseline of the same hours of day, for the baselines),
- * and the minute buckets behind the health state.
+ * GET /api/metrics/realtime: one read of the entity's keys: the window's buckets (with the previous
+ * period and the 7-day baseline of the same hours of day, for the baselines) and the minute buckets
+ * behind the health state. The state's baselines, and for a window by minute its minutes, are
+ * buckets the rest of the read holds too: in one read, the store fetches each of them once.
  */
 export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
@@ -82,8 +83,8 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
   const previous = previousBuckets(w.buckets, res)
   const baseline = baselineBuckets(hoursOf(w.buckets))
   const [prevStats, prevTtft, baseStats, baseTtft] = [plan.slot('stats', previous), plan.slot('ttft', previous), plan.slot('stats', baseline), plan.slot('ttft', baseline)]
-  const status = planStatus({ type, id }, now)
-  const [merged, statusSlots] = await store.read([plan.read, status.plan.read]) as [Fields[], Fields[]]
+  const status = planStatus({ type, id }, now, 1, plan)
+  const [merged] = await store.read([plan.read]) as [Fields[]]
   const [stats, ttft, total, tps, fetchRt] = windowSlots.map((s) => merged[s]) as [Fields, Fields, Fields, Fields, Fields | undefined]
   const current = tallyOf(stats, ttft)
   const requests = num(stats, 'n')
@@ -107,7 +108,7 @@ export async function readRealtime (store: MetricsStore, type: EntityType, id: s
     output_tokens_per_second: decodeStats(stats, 'tps', tps),
     health_score: healthScore(successes, requests),
     uptime: uptimeOf(current),
-    ...currentStatus(decodeStatus(status, statusSlots, th)),
+    ...currentStatus(decodeStatus(status, merged, th)),
     baselines: {
       previous: { from: new Date(previous[0]!.start).toISOString(), to: new Date(w.buckets[0]!.start).toISOString() },
       ...compareWindows(current, tallyOf(merged[prevStats]!, merged[prevTtft]!), tallyOf(merged[baseStats]!, merged[baseTtft]!), th)

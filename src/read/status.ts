@@ -37,10 +37,11 @@ export interface StatusPlan {
  * The read behind the states after each of the last `count` complete minutes at `now`: the minute
  * buckets those states replay (stats and TTFT histogram, one slot each) and, for each hour of day
  * they touch, the TTFT baseline of that hour over the 7 days before. One target, so one hash slot.
+ * The slots go into `plan` when given (a read of the same target that needs the state too: keys it
+ * reads already are fetched once, see MergeRead), into a plan of their own otherwise.
  */
-export function planStatus (target: Target, now: number, count = 1): StatusPlan {
+export function planStatus (target: Target, now: number, count = 1, plan = new ReadPlan(target)): StatusPlan {
   const minutes = bucketRange('minute', lastCompleteMinute(now), REPLAY_MINUTES + count - 1 + WINDOW_MINUTES - 1)
-  const plan = new ReadPlan(target)
   const minuteSlots = minutes.map((b): [number, DistRef] => [plan.slot('stats', [b]), plan.dist('ttft', [b])])
   const baselineSlots = new Map<number, [number, DistRef]>()
   for (const b of minutes.slice(WINDOW_MINUTES - 1)) {

@@ -49,54 +49,84 @@ return 1
  * MERGE: reads KEYS (hashes, one hash slot) and merges key i into result slot |ARGV[i]|; ARGV[#KEYS+1]
  * is the number of slots. A negative slot marks a key of plain counters (histogram bins), added
  * without looking at field names. Fields merge by name: `last:` latest by time prefix, `:min`/`:max` smaller
- * or larger, anything else by adding. Returns one flat field/value list per slot. Merging in Redis
- * sends each field once instead of once per bucket.
+ * or larger, anything else by adding. Returns one flat field/value list per slot: numbers as integer
+ * replies, latest values as strings. Merging in Redis sends each field once instead of once per bucket.
+ *
+ * The cost is per field read, so the loops do as little as they can: a field's rule is worked out once
+ * per name, values are added by Lua's string-to-number coercion (no call), and a key listed more than
+ * once (one bucket feeding several slots) is fetched once.
  */
 export const MERGE_LUA = `
-local nslots = tonumber(ARGV[#KEYS + 1])
+local tonumber, sub = tonumber, string.sub
+local nkeys = #KEYS
+local nslots = tonumber(ARGV[nkeys + 1])
 local acc = {}
 for s = 1, nslots do acc[s] = {} end
-for k = 1, #KEYS do
+-- keys listed more than once: their fields are fetched once and kept
+local seen, kept = {}, nil
+for k = 1, nkeys do
+  local key = KEYS[k]
+  if seen[key] then kept = kept or {}; kept[key] = false else seen[key] = true end
+end
+-- rule per field name: 0 add, 1 smaller, 2 larger, 3 latest
+local rules = {}
+for k = 1, nkeys do
+  local key = KEYS[k]
+  local kv
+  if kept and kept[key] ~= nil then
+    kv = kept[key]
+    if not kv then
+      kv = redis.call('HGETALL', key)
+      kept[key] = kv
+    end
+  else
+    kv = redis.call('HGETALL', key)
+  end
   local slot = tonumber(ARGV[k])
-  local kv = redis.call('HGETALL', KEYS[k])
   if slot < 0 then
-    -- a key of counters only (histogram bins): add, no rule to look up
     local t = acc[-slot]
     for i = 1, #kv, 2 do
       local f = kv[i]
-      t[f] = (t[f] or 0) + tonumber(kv[i + 1])
+      local cur = t[f]
+      if cur then t[f] = cur + kv[i + 1] else t[f] = tonumber(kv[i + 1]) end
     end
   else
     local t = acc[slot]
     for i = 1, #kv, 2 do
       local f, v = kv[i], kv[i + 1]
+      local r = rules[f]
+      if not r then
+        if sub(f, 1, 5) == 'last:' then r = 3
+        else
+          local suffix = sub(f, -4)
+          if suffix == ':min' then r = 1 elseif suffix == ':max' then r = 2 else r = 0 end
+        end
+        rules[f] = r
+      end
       local cur = t[f]
-      if string.sub(f, 1, 5) == 'last:' then
-        if cur == nil or string.sub(v, 1, 15) >= string.sub(cur, 1, 15) then t[f] = v end
+      if r == 3 then
+        if not cur or sub(v, 1, 15) >= sub(cur, 1, 15) then t[f] = v end
+      elseif not cur then
+        t[f] = tonumber(v)
+      elseif r == 0 then
+        t[f] = cur + v
+      elseif r == 1 then
+        local n = tonumber(v)
+        if n < cur then t[f] = n end
       else
         local n = tonumber(v)
-        if cur == nil then
-          t[f] = n
-        else
-          local suffix = string.sub(f, -4)
-          if suffix == ':min' then
-            if n < cur then t[f] = n end
-          elseif suffix == ':max' then
-            if n > cur then t[f] = n end
-          else
-            t[f] = cur + n
-          end
-        end
+        if n > cur then t[f] = n end
       end
     end
   end
 end
 local out = {}
 for s = 1, nslots do
-  local flat = {}
+  local flat, n = {}, 0
   for f, v in pairs(acc[s]) do
-    flat[#flat + 1] = f
-    if type(v) == 'number' then flat[#flat + 1] = string.format('%.0f', v) else flat[#flat + 1] = v end
+    flat[n + 1] = f
+    flat[n + 2] = v
+    n = n + 2
   end
   out[s] = flat
 end

@@ -31,7 +31,11 @@ export interface GroupWrite {
   keys: KeyWrite[]
 }
 
-/** Read `keys`, merging key i into result slot `slots[i]`; `nSlots` results come back. */
+/**
+ * Read `keys`, merging key i into result slot `slots[i]`; `nSlots` results come back. A key may be
+ * listed more than once (a bucket that feeds several slots): each listing merges into its own slot,
+ * and the Redis store fetches the key once. Values come back as decimal strings.
+ */
 export interface MergeRead {
   keys: string[]
   slots: number[]

@@ -90,6 +90,31 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     t.equal(ruled['y:min'], '1', 'without the flag, field names carry rules')
   })
 
+  t.test('a key listed several times feeds each of its slots, by the rules of each', async (t) => {
+    const a = `${prefix}:{many}:a`
+    const b = `${prefix}:{many}:b`
+    const c = `${prefix}:{many}:c`
+    const lv = (ts: number, v: string): string => String(ts).padStart(15, '0') + v
+    await store.applyGroups(1, [{ marker: `${prefix}:{many}:flushed:a`, keys: [
+      { key: a, expireAt: future, ops: [['i', 'n', '2'], ['m', 'x:min', '7'], ['M', 'x:max', '7'], ['l', 'last:p', lv(5, 'a')]] },
+      { key: b, expireAt: future, ops: [['i', 'n', '3'], ['m', 'x:min', '4'], ['M', 'x:max', '4'], ['l', 'last:p', lv(6, 'b')]] },
+      { key: c, expireAt: future, ops: [['i', 'y:min', '3'], ['i', '17', '1']] }
+    ] }])
+    const missing = `${prefix}:{many}:missing`
+    const [slots] = await store.read([{
+      keys: [a, b, a, missing, c, c, missing, c, b],
+      slots: [0, 0, 1, 1, 2, 2, 2, 3, 3],
+      nSlots: 4,
+      counters: [false, false, false, false, true, true, true, false, false]
+    }])
+    t.strictSame(slots, [
+      { n: '5', 'x:min': '4', 'x:max': '7', 'last:p': lv(6, 'b') },
+      { n: '2', 'x:min': '7', 'x:max': '7', 'last:p': lv(5, 'a') },
+      { 'y:min': '6', 17: '2' },
+      { 'y:min': '3', 17: '1', n: '3', 'x:min': '4', 'x:max': '4', 'last:p': lv(6, 'b') }
+    ], 'every listing counts, by its slot\'s rules; a missing key adds nothing; values come back as strings')
+  })
+
   t.test('large integer sums stay exact', async (t) => {
     const key = `${prefix}:{big}:s`
     const big = '4503599627370000'
