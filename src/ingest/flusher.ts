@@ -120,7 +120,7 @@ export class Flusher {
 
   start (): void {
     if (this.#timer !== null) return
-    this.#timer = setInterval(() => { void this.flush() }, this.#intervalMs)
+    this.#timer = setInterval(() => { void this.#join() }, this.#intervalMs)
   }
 
   stop (): void {
@@ -128,13 +128,21 @@ export class Flusher {
     this.#timer = null
   }
 
-  /** One flush attempt; concurrent calls share it. Resolves true when nothing is left pending. */
+  /**
+   * One flush attempt that includes every event accepted before the call: an attempt already running
+   * took only the events held when it began, so it is waited for and followed by one more.
+   * Concurrent calls share attempts. Resolves true when nothing is left pending.
+   */
   async flush (): Promise<boolean> {
-    if (this.#running === null) {
-      this.#running = this.#attempt().finally(() => { this.#running = null })
-    }
-    await this.#running
+    if (this.#running !== null) await this.#running
+    await this.#join()
     return this.pendingEvents === 0
+  }
+
+  /** The attempt running, or a new one (the timer's tick: never queues a second attempt). */
+  async #join (): Promise<void> {
+    this.#running ??= this.#attempt().finally(() => { this.#running = null })
+    await this.#running
   }
 
   /**

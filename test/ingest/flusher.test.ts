@@ -116,6 +116,26 @@ t.test('Flusher: a large batch is sealed and sent in steps, requests served in b
   t.ok(Object.values(index).every((n) => n === '1'), 'every model counted once')
 })
 
+t.test('Flusher.flush called while an attempt runs also writes the events accepted since it began', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 1000, retentionHours: 168, log })
+  const ts = Date.now()
+  const event = { model: 'a/b', provider: 'a', gateway: 'g', success: true, errorType: null, ttftMs: undefined, totalMs: undefined, inputTokens: undefined, outputTokens: undefined, ts }
+  f.addChat(event)
+  const first = f.flush()
+  f.addChat({ ...event, model: 'a/late' })
+  const second = f.flush()
+  t.equal(await first, false, 'the first attempt took only the event held when it began')
+  t.equal(await second, true, 'the second call waited for it and wrote the late event too')
+  t.equal(f.flushedEvents, 2)
+  t.same(Object.keys(await modelIndex(store, ts)).sort(), ['a/b', 'a/late'])
+  const third = f.flush()
+  const fourth = f.flush()
+  t.equal(await third, true, 'nothing new: the calls share one attempt')
+  t.equal(await fourth, true)
+})
+
 t.test('Flusher: a failed chunk is retried alone, with the same sequence, and every event counts once', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
