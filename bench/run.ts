@@ -46,15 +46,33 @@ function summarize (s: Scenario, samples: Sample[]): Row {
   }
 }
 
-async function commands (redis: Redis): Promise<number> {
-  return Number((await redis.info('stats')).match(/total_commands_processed:(\d+)/)?.[1] ?? 0)
+/** Commands Redis has executed so far and the microseconds spent on them, the bench's own INFO left out. */
+async function redisWork (redis: Redis): Promise<{ calls: number, usec: number }> {
+  let calls = 0
+  let usec = 0
+  for (const [, cmd, c, u] of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+),/gm)) {
+    if (cmd === 'info') continue
+    calls += Number(c)
+    usec += Number(u)
+  }
+  return { calls, usec }
 }
 
-/** Microseconds Redis has spent executing commands so far (INFO commandstats, all commands). */
-async function redisUsec (redis: Redis): Promise<number> {
-  let sum = 0
-  for (const [, usec] of (await redis.info('commandstats')).matchAll(/,usec=(\d+),/g)) sum += Number(usec)
-  return sum
+/**
+ * Waits until Redis is idle (under 2 ms of command time per 200 ms), at most 30 s: what a scenario
+ * leaves behind (a flush landing, a baseline's queued commands, requests still in flight when
+ * autocannon stopped) is counted with it and never slows the next one. Returns the time waited.
+ */
+async function settle (redis: Redis): Promise<number> {
+  const start = Date.now()
+  let last = (await redisWork(redis)).usec
+  while (Date.now() - start < 30_000) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const now = (await redisWork(redis)).usec
+    if (now - last < 2_000) break
+    last = now
+  }
+  return Date.now() - start
 }
 
 async function run (): Promise<void> {
@@ -89,15 +107,16 @@ async function run (): Promise<void> {
           const server = servers.get(s)!
           const opts = { ...s.request(server.url), connections: s.connections }
           if (round === 0) await cannon({ ...opts, duration: WARMUP })
-          await new Promise((resolve) => setTimeout(resolve, 200))
-          const before = await commands(redis)
-          const usecBefore = await redisUsec(redis)
+          await settle(redis)
+          const before = await redisWork(redis)
           server.resetEld()
           const r = await cannon({ ...opts, duration: DURATION })
           const eld = await server.eld()
-          await new Promise((resolve) => setTimeout(resolve, 300))
-          samples.get(s)!.push({ r, eld: eld.p99, cmds: (await commands(redis)) - before, redisUsec: (await redisUsec(redis)) - usecBefore })
-          process.stderr.write(`round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms\n`)
+          // Its last flush (or a baseline's backlog) belongs to this scenario.
+          const tail = await settle(redis)
+          const after = await redisWork(redis)
+          samples.get(s)!.push({ r, eld: eld.p99, cmds: after.calls - before.calls, redisUsec: after.usec - before.usec })
+          process.stderr.write(`round ${round + 1}/${ROUNDS} ${s.name}: ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms${tail > 1500 ? ` (Redis busy ${(tail / 1000).toFixed(1)} s after)` : ''}\n`)
         }
       }
       for (const s of active) rows.push(summarize(s, samples.get(s)!))
