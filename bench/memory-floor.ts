@@ -5,7 +5,7 @@
  *   npm run bench:memory -- [--flat]    (--flat: 1 req/s for each of 300 models instead of Zipf 100 req/s)
  *
  * Packed layout: one key per entity (or pair) and hour, holding the hour bucket as one field and each
- * minute bucket as a field of its own; each field's value is the bucket's hashes in varints (a code
+ * minute (and 10-minute) bucket as a field of its own; each field's value is the bucket's hashes in varints (a code
  * per named field, histogram bins delta-coded). Reported: used_memory as stored today, used_memory
  * of the packed layout, and the packed bytes alone (what any layout must hold at this histogram
  * resolution, before Redis's per-key and per-field overhead).
@@ -84,8 +84,9 @@ try {
     for (const k of batch) p.hgetall(k)
     const res = (await p.exec()) ?? []
     batch.forEach((key, i) => {
-      const m = /^(.*):([a-z_]+):(\d{4}-\d\d-\d\d-\d\d)(?:-(\d\d))?$/.exec(key)
+      const m = /^(.*):([a-z_]+):(\d{4}-\d\d-\d\d-\d\d)(?:-(\d\d(?:\+10m)?))?$/.exec(key)
       if (m === null) return // markers and model lists: left out of both sides' difference
+      // `minute` is a minute bucket's minute, or a 10-minute bucket's first minute with `+10m`.
       const [, entity, family, hour, minute] = m as unknown as [string, string, string, string, string | undefined]
       const group = `${entity}:${minute === undefined ? 'h' : 'm'}:${hour}`
       let fields = groups.get(group)

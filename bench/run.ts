@@ -141,12 +141,12 @@ interface Memory { traffic: string, events: number, usedMemory: number, hourByte
 
 /**
  * A key's family for the breakdown: entity type, pair kind, family and resolution, ids left out
- * (`metrics:model:{…}:gateway:…:dists:minute`).
+ * (`metrics:model:{…}:gateway:…:dists:minute`; `tenmin` for 10-minute buckets).
  */
 function familyOf (key: string): string {
   return key.replace(/\{[^}]*\}/, '{…}')
     .replace(/:(gateway|provider):[^:]+:(stats|dists):/, ':$1:…:$2:')
-    .replace(/\d{4}-\d\d-\d\d-\d\d-\d\d$/, 'minute').replace(/\d{4}-\d\d-\d\d-\d\d$/, 'hour')
+    .replace(/\d{4}-\d\d-\d\d-\d\d-\d\d\+10m$/, 'tenmin').replace(/\d{4}-\d\d-\d\d-\d\d-\d\d$/, 'minute').replace(/\d{4}-\d\d-\d\d-\d\d$/, 'hour')
     .replace(/:flushed:.*$/, ':flushed:…').replace(/:catalog:[0-9a-f]+$/, ':catalog:…')
 }
 
@@ -170,7 +170,8 @@ async function memoryReport (redis: Redis, traffic: string, events: number): Pro
       const f = byFamily[familyOf(k)] ??= { keys: 0, bytes: 0 }
       f.keys++
       f.bytes += b
-      if (/\d{4}-\d\d-\d\d-\d\d-\d\d$/.test(k)) sizes.minute += b
+      // Minute and 10-minute buckets: the levels kept two hours only.
+      if (/\d{4}-\d\d-\d\d-\d\d-\d\d(\+10m)?$/.test(k)) sizes.minute += b
       else if (/\d{4}-\d\d-\d\d-\d\d$/.test(k)) sizes.hour += b
       else sizes.other += b
     })
@@ -202,7 +203,7 @@ function report (rows: Row[], memories: Memory[]): void {
   }
   const naive = by('naive: ingest single event')?.reqPerSec
   lines.push('', `ingest single vs naive: ${ratio(single, naive)}`)
-  lines.push('', '| Redis memory, 300 models × 24 h | events | used_memory | per model-hour | per model-hour without minute buckets |', '|---|---|---|---|---|')
+  lines.push('', '| Redis memory, 300 models × 24 h | events | used_memory | per model-hour | per model-hour without minute and 10-minute buckets |', '|---|---|---|---|---|')
   for (const m of memories) lines.push(`| ${m.traffic} | ${m.events} | ${(m.usedMemory / 1048576).toFixed(1)} MiB | ${Math.round(m.perModelHour)} B | ${Math.round(m.perModelHourWithoutMinutes)} B |`)
   for (const m of memories) {
     // Where the memory goes: the largest key families (MEMORY USAGE of each key, so without the

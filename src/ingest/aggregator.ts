@@ -1,4 +1,4 @@
-import { bucketExpiry, bucketName, bucketStart, HOUR_MS, MINUTE_MS, PAIR_MINUTE_RETENTION_MS, type Resolution } from '../metrics/buckets.js'
+import { bucketExpiry, bucketName, bucketStart, MINUTE_MS, PAIR_MINUTE_RETENTION_MS, type Resolution } from '../metrics/buckets.js'
 import { catalogDigest } from '../metrics/catalog.js'
 import { CHAT_ERROR_TYPES, pairId, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent, type IndexedType } from '../metrics/events.js'
 import { Dist, pairBinField, type PairDist } from '../metrics/histogram.js'
@@ -103,7 +103,11 @@ export interface SealOptions {
   instanceId: string
 }
 
-const RESOLUTIONS: Resolution[] = ['minute', 'hour']
+/**
+ * Every entity's figures go to its minute, 10-minute and hour buckets; pairs and the activity index
+ * have minute and hour buckets only.
+ */
+const RESOLUTIONS: Resolution[] = ['minute', 'tenmin', 'hour']
 
 /**
  * Units of work (a combination merged into its entity-buckets, an entity-bucket turned into key
@@ -118,8 +122,8 @@ type ChatCombos = Map<string, Map<string, Map<string, Map<number, ChatCombo>>>>
  * The in-process buffer. Events are aggregated per (model, provider, gateway, minute), the
  * combination that determines every key they touch: an event costs a few map look-ups on strings it
  * already holds, and allocates only when its combination (or a histogram bin) is new. Sealing
- * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute
- * and hour), so a flush costs Redis work per entity-bucket, never per event.
+ * expands the combinations into per-entity, per-bucket writes (model, provider and gateway; minute,
+ * 10-minute and hour), so a flush costs Redis work per entity-bucket, never per event.
  */
 export class Aggregator {
   readonly #chat: ChatCombos = new Map()
@@ -128,8 +132,8 @@ export class Aggregator {
   readonly #fetch = new Map<string, FetchCombo>()
   /**
    * Ids of the entity-buckets held (each becomes a few keys in the store): a chat event's model,
-   * provider, gateway and its two pairs, in a minute and an hour bucket; a fetch's gateway, the same,
-   * plus one for the model list it may carry.
+   * provider and gateway in a minute, a 10-minute and an hour bucket, its two pairs in a minute and an
+   * hour bucket; a fetch's gateway in its three buckets, plus one for the model list it may carry.
    */
   readonly entityBucketIds = new Set<string>()
   /** Entity-buckets held that `#besides` does not hold too. */
@@ -259,7 +263,7 @@ export class Aggregator {
     // entity tag → bucket name → figures
     const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket>, catalogs: CatalogFetch[] }>()
     const bucketOf = (type: EntityType, id: string, res: Resolution, minute: number): EntityBucket | null => {
-      const start = res === 'minute' ? minute * MINUTE_MS : Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS
+      const start = bucketStart(res, minute * MINUTE_MS)
       if (bucketExpiry(res, start, opts.retentionHours) <= opts.now) return null
       const tag = entityTag(type, id)
       let entity = entities.get(tag)
@@ -288,7 +292,7 @@ export class Aggregator {
             if (b.models === null) b.models = new Map()
             b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
           }
-          if (type === 'model') {
+          if (type === 'model' && res !== 'tenmin') {
             b.pairs ??= { gateway: new Map(), provider: new Map() }
             addPair(b.pairs.gateway, c.gateway, c.agg)
             addPair(b.pairs.provider, c.provider, c.agg)
@@ -334,7 +338,7 @@ export class Aggregator {
           add('total', binOps(a.total))
           add('tps', binOps(a.tps))
           if (b.models !== null) add('models', [...b.models].map(([m, n]) => ['i', m, String(n)]))
-          indexAdd(entity.type, name, expireAt, entity.id, a, true)
+          if (b.res !== 'tenmin') indexAdd(entity.type, name, expireAt, entity.id, a, true)
         }
         if (b.pairs !== null) {
           for (const kind of ['gateway', 'provider'] as const) {
@@ -445,11 +449,14 @@ function catalogKeys (keys: KeyWrite[], gateway: string, catalogs: readonly Cata
   keys.push(...fetches.values())
 }
 
-/** Ids of the minute and hour entity-buckets of `entities` at `minute`. */
+/** Ids of the entity-buckets of `entities` at `minute`: minute and hour, and 10-minute but for pairs. */
 function entityBucketIds (minute: number, entities: Array<[IndexedType, string]>): string[] {
   const hour = Math.floor(minute / 60)
   const ids: string[] = []
-  for (const [type, id] of entities) ids.push(`${type}\u0000${id}\u0000m${minute}`, `${type}\u0000${id}\u0000h${hour}`)
+  for (const [type, id] of entities) {
+    ids.push(`${type}\u0000${id}\u0000m${minute}`, `${type}\u0000${id}\u0000h${hour}`)
+    if (!type.startsWith('model_')) ids.push(`${type}\u0000${id}\u0000t${Math.floor(minute / 10)}`)
+  }
   return ids
 }
 

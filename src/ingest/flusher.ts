@@ -98,13 +98,13 @@ export class Flusher {
   }
 
   /**
-   * Whether these events fit in the buffer. Each chat event can add at most 10 entity-buckets (3
-   * entities and 2 pairs × minute and hour), a fetch 3 (its gateway × minute and hour, its model
-   * list): the exact count is only taken near the limit.
+   * Whether these events fit in the buffer. Each chat event can add at most 13 entity-buckets (3
+   * entities × minute, 10-minute and hour, 2 pairs × minute and hour), a fetch 4 (its gateway × its
+   * three buckets, its model list): the exact count is only taken near the limit.
    */
   hasRoomFor (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): boolean {
     const held = this.bufferedKeys
-    if (held + 10 * chat.length + 3 * fetch.length <= this.#maxBufferedKeys) return true
+    if (held + 13 * chat.length + 4 * fetch.length <= this.#maxBufferedKeys) return true
     return held + this.#live.newEntityBuckets(chat, fetch) <= this.#maxBufferedKeys
   }
 

@@ -1,12 +1,14 @@
 /**
  * UTC time buckets. Hour buckets are named `YYYY-MM-DD-HH`, minute buckets `YYYY-MM-DD-HH-mm`,
- * so a bucket's name alone says its resolution and its start.
+ * 10-minute buckets (aligned on UTC multiples of 10 minutes) `YYYY-MM-DD-HH-mm+10m`, so a bucket's
+ * name alone says its resolution and its start.
  */
-export type Resolution = 'hour' | 'minute'
+export type Resolution = 'hour' | 'tenmin' | 'minute'
 
 export const MINUTE_MS = 60_000
+export const TEN_MINUTES_MS = 600_000
 export const HOUR_MS = 3_600_000
-/** Minute buckets are kept this long, whatever the hour retention (API.md). */
+/** Minute (and 10-minute) buckets are kept this long after they end, whatever the hour retention (API.md). */
 export const MINUTE_RETENTION_MS = 2 * HOUR_MS
 /**
  * Minute buckets of model × gateway and model × provider pairs serve windows of at most an hour
@@ -15,7 +17,7 @@ export const MINUTE_RETENTION_MS = 2 * HOUR_MS
 export const PAIR_MINUTE_RETENTION_MS = HOUR_MS
 
 export function resolutionMs (res: Resolution): number {
-  return res === 'hour' ? HOUR_MS : MINUTE_MS
+  return res === 'hour' ? HOUR_MS : res === 'tenmin' ? TEN_MINUTES_MS : MINUTE_MS
 }
 
 /** Start (epoch ms) of the bucket holding `ms`. A time exactly on a boundary starts a new bucket. */
@@ -32,7 +34,8 @@ function pad (n: number): string {
 export function bucketName (res: Resolution, ms: number): string {
   const d = new Date(bucketStart(res, ms))
   const hour = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}-${pad(d.getUTCHours())}`
-  return res === 'hour' ? hour : `${hour}-${pad(d.getUTCMinutes())}`
+  if (res === 'hour') return hour
+  return res === 'tenmin' ? `${hour}-${pad(d.getUTCMinutes())}+10m` : `${hour}-${pad(d.getUTCMinutes())}`
 }
 
 export interface Bucket { name: string, start: number }
@@ -54,6 +57,27 @@ export function bucketRange (res: Resolution, endMs: number, count: number): Buc
 }
 
 /**
+ * The buckets to merge instead of the consecutive minute buckets `minutes` (oldest first), for the
+ * same figures with fewer keys: every complete aligned 10-minute block among them as its 10-minute
+ * bucket, the minutes at the edges as they are. Exact, since a 10-minute bucket holds the sum of its
+ * minutes (histograms merge by adding bins).
+ */
+export function coverMinutes (minutes: readonly Bucket[]): Bucket[] {
+  const out: Bucket[] = []
+  for (let i = 0; i < minutes.length;) {
+    const b = minutes[i]!
+    if (b.start % TEN_MINUTES_MS === 0 && minutes[i + 9]?.start === b.start + 9 * MINUTE_MS) {
+      out.push({ name: bucketName('tenmin', b.start), start: b.start })
+      i += 10
+    } else {
+      out.push(b)
+      i++
+    }
+  }
+  return out
+}
+
+/**
  * When a bucket's keys expire (epoch ms): its end plus the retention of its resolution.
  * Absolute, so that applying the same write twice sets the same TTL.
  */
@@ -66,7 +90,10 @@ export type WindowName = '5m' | '15m' | '1h' | '6h' | '24h'
 
 export interface WindowSpec { res: Resolution, buckets: number, seconds: number }
 
-/** Windows up to 1h are answered from minute buckets, longer ones from hour buckets (API.md). */
+/**
+ * Windows up to 1h are answered from minute buckets (their complete 10-minute blocks from 10-minute
+ * buckets, see coverMinutes), longer ones from hour buckets (API.md).
+ */
 export const WINDOWS: Record<WindowName, WindowSpec> = {
   '5m': { res: 'minute', buckets: 5, seconds: 300 },
   '15m': { res: 'minute', buckets: 15, seconds: 900 },

@@ -42,12 +42,12 @@ export async function readGenAiRows (store: MetricsStore, top: number, now: numb
   const active = (await readActivity(store, 'model', w)).sort((a, b) => b.requests - a.requests || Number(a.id > b.id) - Number(a.id < b.id))
   if (active.length === 0) return []
   const named = active.slice(0, top).map((a) => a.id)
-  const reads = named.map((id) => entityRead('model', id, FAMILIES, w.buckets))
+  const reads = named.map((id) => entityRead('model', id, FAMILIES, w.cover))
   const rest = active.slice(top)
   if (rest.length > 0) {
     const merged = { keys: [] as string[], slots: [] as number[], nSlots: FAMILIES.length, counters: [] as boolean[] }
     for (const a of rest) {
-      const r = entityRead('model', a.id, FAMILIES, w.buckets)
+      const r = entityRead('model', a.id, FAMILIES, w.cover)
       merged.keys.push(...r.keys)
       merged.slots.push(...r.slots)
       merged.counters.push(...r.counters!)

@@ -72,7 +72,7 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
   // One read per model (one script call): the window's slots 0–2, then the state's.
   const plans = top.map((a) => {
     const plan = new ReadPlan({ type: 'model', id: a.id })
-    for (const family of ['stats', 'ttft', 'total'] as const) plan.slot(family, w.buckets)
+    for (const family of ['stats', 'ttft', 'total'] as const) plan.slot(family, w.cover)
     return planStatus(plan.target, now, 1, plan)
   })
   const details = await store.read(plans.map((p) => p.plan.read))

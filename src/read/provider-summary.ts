@@ -27,7 +27,7 @@ export interface ProviderRow {
 export async function readProviderSummary (store: MetricsStore, windowName: WindowName, only: string | undefined, now: number): Promise<{ window: ResolvedWindow['info'], providers: ProviderRow[] }> {
   const w = resolveWindow(windowName, now)
   const ids = only !== undefined ? [only] : (await readActivity(store, 'provider', w)).map((a) => a.id)
-  const merged = await store.read(ids.map((id) => entityRead('provider', id, ['stats', 'ttft', 'total', 'models'], w.buckets)))
+  const merged = await store.read(ids.map((id) => entityRead('provider', id, ['stats', 'ttft', 'total', 'models'], w.cover)))
   const rows: ProviderRow[] = []
   ids.forEach((id, i) => {
     const [stats, ttft, total, models] = merged[i] as [Fields, Fields, Fields, Fields]

@@ -10,7 +10,7 @@ import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
 import { decodeStats, num, tallyOf } from './decode.js'
 import { baselineBuckets, currentStatus, decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
-import { resolveWindow } from './window.js'
+import { coverOf, resolveWindow } from './window.js'
 
 export interface RealtimeBaselines extends Baselines {
   /** The period before the window, as long as it: what change_vs_previous_pct compares with. */
@@ -71,18 +71,21 @@ export function hoursOf (buckets: readonly Bucket[]): Set<number> {
 /**
  * GET /api/metrics/realtime: one read of the entity's keys: the window's buckets (with the previous
  * period and the 7-day baseline of the same hours of day, for the baselines) and the minute buckets
- * behind the health state. The state's baselines, and for a window by minute its minutes, are
- * buckets the rest of the read holds too: in one read, the store fetches each of them once.
+ * behind the health state. A window by minute, and its previous period, read each complete 10-minute
+ * block as one 10-minute bucket and only the minutes at the edges by minute (ResolvedWindow.cover).
+ * The state's baselines, and the window's edge minutes the state replays too, are buckets the rest
+ * of the read holds too: in one read, the store fetches each of them once.
  */
 export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
   const res = WINDOWS[windowName].res
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']
   const plan = new ReadPlan({ type, id })
-  const windowSlots = families.map((f) => plan.slot(f, w.buckets))
+  const windowSlots = families.map((f) => plan.slot(f, w.cover))
   const previous = previousBuckets(w.buckets, res)
+  const previousCover = coverOf(res, previous)
   const baseline = baselineBuckets(hoursOf(w.buckets))
-  const [prevStats, prevTtft, baseStats, baseTtft] = [plan.slot('stats', previous), plan.slot('ttft', previous), plan.slot('stats', baseline), plan.slot('ttft', baseline)]
+  const [prevStats, prevTtft, baseStats, baseTtft] = [plan.slot('stats', previousCover), plan.slot('ttft', previousCover), plan.slot('stats', baseline), plan.slot('ttft', baseline)]
   const status = planStatus({ type, id }, now, 1, plan)
   const [merged] = await store.read([plan.read]) as [Fields[]]
   const [stats, ttft, total, tps, fetchRt] = windowSlots.map((s) => merged[s]) as [Fields, Fields, Fields, Fields, Fields | undefined]

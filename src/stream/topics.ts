@@ -1,6 +1,6 @@
 import type { HealthThresholds } from '../metrics/status.js'
 import type { FastifyBaseLogger } from 'fastify'
-import { bucketRange, resolutionMs, type Resolution, type WindowName } from '../metrics/buckets.js'
+import { bucketRange, resolutionMs, type WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import type { ReadCache } from '../plugins/read-cache.js'
 import { readLeaderboard } from '../read/leaderboard.js'
@@ -38,7 +38,7 @@ export interface TopicDeps {
 }
 
 /** Sparklines: the last hour by minute for windows up to 1h, the last 24 hours by hour beyond. */
-function sparkRange (window: WindowName): { resolution: Resolution, hours: number, points: number } {
+function sparkRange (window: WindowName): { resolution: 'minute' | 'hour', hours: number, points: number } {
   return ['5m', '15m', '1h'].includes(window) ? { resolution: 'minute', hours: 1, points: 60 } : { resolution: 'hour', hours: 24, points: 24 }
 }
 

@@ -17,6 +17,7 @@ const RETENTION_HOURS = 168
 const INSTANCE = 'inst-1'
 const M_NOW = '2024-05-15-12-30' // minute bucket of NOW
 const H_NOW = '2024-05-15-12' // hour bucket of NOW
+const T_NOW = '2024-05-15-12-30+10m' // 10-minute bucket of NOW
 const at = (h: number, m: number, s = 0, ms = 0): number => Date.UTC(2024, 4, 15, h, m, s, ms)
 
 const tag = (type: EntityType, id: string): string => `metrics:${type}:{${id}}`
@@ -116,10 +117,11 @@ function histogramOf (values: number[]): Record<string, number> {
  * end plus the retention, or 2 hours for minute buckets (1 hour for a model × gateway or provider pair).
  */
 function expectedExpiry (key: string, retentionHours: number): number {
-  const m = /:(\d{4})-(\d{2})-(\d{2})-(\d{2})(?:-(\d{2}))?$/.exec(key)
+  const m = /:(\d{4})-(\d{2})-(\d{2})-(\d{2})(?:-(\d{2})(\+10m)?)?$/.exec(key)
   if (m === null) throw new Error(`no bucket in ${key}`)
-  const [, y, mo, d, h, mi] = m
+  const [, y, mo, d, h, mi, ten] = m
   if (mi === undefined) return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h)) + HOUR + retentionHours * HOUR
+  if (ten !== undefined) return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + 10 * MIN + 2 * HOUR
   const pair = /^metrics:model:\{[^}]*\}:(gateway|provider):/.test(key)
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + (pair ? HOUR : 2 * HOUR)
 }
@@ -134,7 +136,7 @@ t.test('Aggregator.seal', async (t) => {
     t.strictSame(seal(a), [])
   })
 
-  t.test('one chat event: model, provider and gateway, minute and hour bucket', async (t) => {
+  t.test('one chat event: model, provider and gateway, minute, 10-minute and hour bucket', async (t) => {
     const e = chat({ ttftMs: 250.5, totalMs: 1200.25, inputTokens: 50, outputTokens: 100 })
     const a = aggOf([e])
     t.equal(a.events, 1)
@@ -145,16 +147,18 @@ t.test('Aggregator.seal', async (t) => {
     const entities: Array<[EntityType, string]> = [['model', 'acme/m1'], ['provider', 'acme'], ['gateway', 'gw1']]
     const expectedKeys: string[] = []
     for (const [type, id] of entities) {
-      for (const b of [M_NOW, H_NOW]) {
+      for (const b of [M_NOW, T_NOW, H_NOW]) {
         for (const f of ['stats', 'ttft', 'total', 'tps']) expectedKeys.push(ek(type, id, f, b))
         if (type === 'provider') expectedKeys.push(ek(type, id, 'models', b))
       }
     }
+    // The activity index has no 10-minute buckets.
     for (const type of ['model', 'provider', 'gateway'] as const) {
       for (const b of [M_NOW, H_NOW]) expectedKeys.push(ik(type, 'requests', b), ik(type, 'successes', b))
     }
     // The model through its gateway and by its provider: the pairs, in the model's slot; which
-    // gateways and providers served it, and the pairs' index, by the hour only.
+    // gateways and providers served it, and the pairs' index, by the hour only; pairs have no
+    // 10-minute buckets.
     for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
       for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'dists']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
     }
@@ -174,7 +178,7 @@ t.test('Aggregator.seal', async (t) => {
 
     const tps = 100 / ((1200.25 - 250.5) / 1000)
     for (const [type, id] of entities) {
-      for (const b of [M_NOW, H_NOW]) {
+      for (const b of [M_NOW, T_NOW, H_NOW]) {
         const f = fieldsOf(keys.get(ek(type, id, 'stats', b)))
         const label = `${type} ${b}`
         t.strictSame(f.get('n'), ['i', '1'], `${label}: n`)
@@ -356,9 +360,10 @@ t.test('Aggregator.seal', async (t) => {
     const keys = keyMap(groups)
     t.strictSame([...keys.keys()].sort(), [
       ek('gateway', 'gw1', 'stats', M_NOW), ek('gateway', 'gw1', 'fetch_rt', M_NOW),
+      ek('gateway', 'gw1', 'stats', T_NOW), ek('gateway', 'gw1', 'fetch_rt', T_NOW),
       ek('gateway', 'gw1', 'stats', H_NOW), ek('gateway', 'gw1', 'fetch_rt', H_NOW)
     ].sort())
-    for (const b of [M_NOW, H_NOW]) {
+    for (const b of [M_NOW, T_NOW, H_NOW]) {
       const f = fieldsOf(keys.get(ek('gateway', 'gw1', 'stats', b)))
       t.strictSame(f.get('fetch:n'), ['i', '5'], `${b}: fetch:n`)
       t.strictSame(f.get('fetch:err'), ['i', '2'], `${b}: fetch:err counts every failure`)
@@ -408,9 +413,29 @@ t.test('Aggregator.seal', async (t) => {
       const wrong = keys.filter((kw) => kw.expireAt !== expectedExpiry(kw.key, retentionHours))
       t.strictSame(wrong.map((kw) => kw.key), [], `retention ${retentionHours} h: all ${keys.length} keys`)
       t.ok(keys.some((kw) => kw.key.endsWith(':2024-05-15-11-59')) && keys.some((kw) => kw.key.endsWith(':2024-05-15-11')), 'both resolutions are present')
+      t.ok(keys.some((kw) => kw.key.endsWith(':2024-05-15-11-50+10m')), 'and 10-minute buckets')
       t.ok(keys.every((kw) => kw.expireAt > NOW), 'nothing already expired is written')
       t.ok(keys.every((kw) => kw.ops.length > 0), 'no key is written without ops')
     }
+  })
+
+  t.test('a 10-minute bucket holds the sum of its minutes, aligned on UTC multiples of 10 minutes', async (t) => {
+    const events = [
+      chat({ ts: at(12, 20, 0, 0), ttftMs: 100 }),
+      chat({ ts: at(12, 25, 30), ttftMs: 200, gateway: 'gw2' }),
+      chat({ ts: at(12, 29, 59, 999), ttftMs: 300, success: false, errorType: 'timeout' }),
+      chat({ ts: at(12, 30, 0, 0), ttftMs: 400 }),
+      chat({ ts: at(12, 19, 59, 999), ttftMs: 500 })
+    ]
+    const keys = keyMap(seal(aggOf(events)))
+    const block = '2024-05-15-12-20+10m'
+    const f = fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', block)))
+    t.strictSame([f.get('n'), f.get('ok'), f.get('err:timeout'), f.get('ttft:min'), f.get('ttft:max')], [['i', '3'], ['i', '2'], ['i', '1'], ['m', '100000'], ['M', '300000']], 'the three events of 12:20–12:30, over both gateways')
+    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'ttft', block))), histogramOf([100, 200, 300]), 'its histogram adds theirs')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', T_NOW))).get('n'), ['i', '1'], '12:30 starts the next block')
+    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', '2024-05-15-12-10+10m'))).get('n'), ['i', '1'], '12:19:59.999 is in the one before')
+    t.strictSame(fieldsOf(keys.get(ek('gateway', 'gw2', 'stats', block))).get('n'), ['i', '1'], 'the gateway has its own')
+    t.notOk([...keys.keys()].some((k) => k.endsWith('+10m') && (k.includes(':index:') || /:(gateway|provider):[^:]+:(stats|dists):/.test(k.slice(tag('model', 'acme/m1').length)))), 'no 10-minute bucket of a pair or of the index')
   })
 
   t.test('minute buckets older than 2 hours are not written; hour buckets past retention neither', async (t) => {
@@ -420,6 +445,8 @@ t.test('Aggregator.seal', async (t) => {
     ]
     const keys = [...keyMap(seal(aggOf(events))).keys()]
     t.notOk(keys.some((k) => k.endsWith(':2024-05-15-10-29')), 'no key of minute 10:29')
+    t.notOk(keys.some((k) => k.endsWith(':2024-05-15-10-20+10m')), 'nor of its 10 minutes, which end with it')
+    t.ok(keys.includes(ek('model', 'edge/m', 'stats', '2024-05-15-10-30+10m')), '10 minutes from 10:30 are written')
     t.ok(keys.includes(ek('model', 'old/m', 'stats', '2024-05-15-10')), 'its hour bucket is written')
     t.ok(keys.includes(ek('model', 'edge/m', 'stats', '2024-05-15-10-30')), 'minute 10:30 is written')
     t.ok(keys.includes(ik('model', 'requests', '2024-05-15-10-30')))

@@ -4,6 +4,7 @@ import {
   bucketName,
   bucketRange,
   bucketStart,
+  coverMinutes,
   HOUR_MS,
   MINUTE_MS,
   MINUTE_RETENTION_MS,
@@ -45,6 +46,7 @@ t.test('constants and resolutionMs', async (t) => {
   t.equal(MINUTE_RETENTION_MS, 2 * HOUR, 'minute buckets are kept 2 hours')
   t.equal(resolutionMs('minute'), MIN)
   t.equal(resolutionMs('hour'), HOUR)
+  t.equal(resolutionMs('tenmin'), 10 * MIN)
 })
 
 t.test('bucketName', async (t) => {
@@ -81,6 +83,16 @@ t.test('bucketName', async (t) => {
     t.equal(bucketName('hour', y - 1), '2024-12-31-23')
     t.equal(bucketName('minute', y), '2025-01-01-00-00')
     t.equal(bucketName('minute', y - 1), '2024-12-31-23-59')
+  })
+
+  t.test('10-minute buckets: aligned on UTC multiples of 10 minutes, a suffix no other name has', async (t) => {
+    const ms = Date.UTC(2024, 4, 7, 9, 47, 30)
+    t.equal(bucketName('tenmin', ms), '2024-05-07-09-40+10m')
+    t.equal(bucketName('tenmin', Date.UTC(2024, 4, 7, 9, 50)), '2024-05-07-09-50+10m', 'a boundary starts a new one')
+    t.equal(bucketName('tenmin', Date.UTC(2024, 4, 7, 9, 50) - 1), '2024-05-07-09-40+10m')
+    t.equal(bucketName('tenmin', Date.UTC(2025, 0, 1) - 1), '2024-12-31-23-50+10m')
+    t.equal(bucketStart('tenmin', ms), Date.UTC(2024, 4, 7, 9, 40))
+    t.not(bucketName('tenmin', ms), bucketName('minute', Date.UTC(2024, 4, 7, 9, 40)), 'never the name of its first minute')
   })
 
   t.test('is UTC whatever the process time zone', async (t) => {
@@ -182,6 +194,30 @@ t.test('bucketExpiry', async (t) => {
   t.equal(bucketExpiry('minute', mStart, 168), Date.UTC(2024, 4, 7, 12, 42), 'minute: end of the bucket plus 2 hours')
   t.equal(bucketExpiry('minute', mStart, 1), Date.UTC(2024, 4, 7, 12, 42), 'minute retention does not depend on the hour retention')
   t.equal(bucketExpiry('minute', mStart, 720), Date.UTC(2024, 4, 7, 12, 42))
+  const tStart = Date.UTC(2024, 4, 7, 10, 40)
+  t.equal(bucketExpiry('tenmin', tStart, 168), Date.UTC(2024, 4, 7, 12, 50), '10 minutes: end of the bucket plus 2 hours')
+  t.equal(bucketExpiry('tenmin', tStart, 1), Date.UTC(2024, 4, 7, 12, 50))
+})
+
+t.test('coverMinutes', async (t) => {
+  const names = (end: number, count: number): string[] => coverMinutes(bucketRange('minute', end, count)).map((b) => b.name)
+  t.strictSame(names(Date.UTC(2024, 4, 7, 10, 47, 30), 60), [
+    '2024-05-07-09-48', '2024-05-07-09-49',
+    '2024-05-07-09-50+10m', '2024-05-07-10-00+10m', '2024-05-07-10-10+10m', '2024-05-07-10-20+10m', '2024-05-07-10-30+10m',
+    '2024-05-07-10-40', '2024-05-07-10-41', '2024-05-07-10-42', '2024-05-07-10-43', '2024-05-07-10-44', '2024-05-07-10-45', '2024-05-07-10-46', '2024-05-07-10-47'
+  ], 'an hour: complete blocks by 10 minutes, the edges by minute')
+  t.strictSame(names(Date.UTC(2024, 4, 7, 10, 59), 60), ['2024-05-07-10-00+10m', '2024-05-07-10-10+10m', '2024-05-07-10-20+10m', '2024-05-07-10-30+10m', '2024-05-07-10-40+10m', '2024-05-07-10-50+10m'], 'an aligned hour: six blocks')
+  t.strictSame(names(Date.UTC(2024, 4, 7, 10, 8), 15), ['2024-05-07-09-54', '2024-05-07-09-55', '2024-05-07-09-56', '2024-05-07-09-57', '2024-05-07-09-58', '2024-05-07-09-59', '2024-05-07-10-00', '2024-05-07-10-01', '2024-05-07-10-02', '2024-05-07-10-03', '2024-05-07-10-04', '2024-05-07-10-05', '2024-05-07-10-06', '2024-05-07-10-07', '2024-05-07-10-08'], 'no complete block: minutes only')
+  t.strictSame(names(Date.UTC(2024, 4, 7, 10, 9), 10), ['2024-05-07-10-00+10m'], 'exactly one block')
+  // Whatever the range: the cover holds each minute exactly once, in order.
+  const rnd = mulberry32(7)
+  for (let i = 0; i < 200; i++) {
+    const end = Date.UTC(2024, 4, 7) + Math.floor(rnd() * 1440) * MIN
+    const minutes = bucketRange('minute', end, 1 + Math.floor(rnd() * 130))
+    const covered = coverMinutes(minutes).flatMap((b) => b.name.endsWith('+10m') ? bucketRange('minute', b.start + 9 * MIN, 10) : [b])
+    if (covered.map((b) => b.name).join() !== minutes.map((b) => b.name).join()) t.fail(`range of ${minutes.length} to ${minutes.at(-1)!.name}`)
+  }
+  t.pass('200 random ranges covered exactly')
 })
 
 t.test('WINDOWS', async (t) => {
