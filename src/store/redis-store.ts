@@ -68,9 +68,12 @@ export const PIPELINE_CHUNK = 32
 /** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
 type Command = (c: ChainableCommander | Cluster) => unknown
 
-function toFields (flat: unknown[]): Fields {
+/** A slot of a MERGE reply: fields and values joined by NUL. */
+function toFields (packed: string): Fields {
   const out: Fields = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
+  if (packed === '') return out
+  const parts = packed.split('\0')
+  for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i]!] = parts[i + 1]!
   return out
 }
 
@@ -179,7 +182,7 @@ export class RedisStore implements MetricsStore {
     const results = await this.#batch(reads.map((r) => (c) => c.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)))
     return results.map(([err, value], i) => {
       if (err !== null) throw err
-      const slots = value as unknown[][]
+      const slots = value as string[]
       return Array.from({ length: reads[i]!.nSlots }, (_, s) => toFields(slots[s]!))
     })
   }

@@ -115,6 +115,15 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     ], 'every listing counts, by its slot\'s rules; a missing key adds nothing; values come back as strings')
   })
 
+  t.test('a slot fed by one key answers that key as stored; by one missing key, nothing', async (t) => {
+    const key = `${prefix}:{one}:a`
+    const lv = String(9).padStart(15, '0') + 'p'
+    await store.applyGroups(1, [{ marker: `${prefix}:{one}:flushed:a`, keys: [{ key, expireAt: future, ops: [['i', 'n', '4503599627370001'], ['m', 'x:min', '3'], ['l', 'last:p', lv], ['i', '12', '2']] }] }])
+    const [slots] = await store.read([{ keys: [key, `${prefix}:{one}:missing`, key], slots: [0, 1, 2], nSlots: 3, counters: [false, false, true] }])
+    const stored = { n: '4503599627370001', 'x:min': '3', 'last:p': lv, 12: '2' }
+    t.strictSame(slots, [stored, {}, stored], 'fields and values as written, big integers whole')
+  })
+
   t.test('large integer sums stay exact', async (t) => {
     const key = `${prefix}:{big}:s`
     const big = '4503599627370000'
