@@ -88,7 +88,8 @@ async function main (): Promise<void> {
     }
     const used = Number((await admin.info('memory')).match(/used_memory:(\d+)/)?.[1]) - base
     const keys = await admin.dbsize()
-    // Memory by resolution: MEMORY USAGE of every key, hour buckets (…-HH) apart from minute buckets (…-HH-mm).
+    // Memory by resolution: MEMORY USAGE of every key, hour buckets (…-HH) apart from the levels kept 2 h,
+    // minute (…-HH-mm) and 10-minute (…-HH-mm+10m) buckets.
     const usage = { hour: 0, minute: 0, index: 0, markers: 0 }
     const counts = { hour: 0, minute: 0 }
     let cursor = '0'
@@ -102,7 +103,7 @@ async function main (): Promise<void> {
         const bytes = Number(sizes[i]?.[1] ?? 0)
         if (k.includes(':flushed:')) usage.markers += bytes
         else if (k.startsWith('metrics:index:')) usage.index += bytes
-        else if (/-\d\d-\d\d$/.test(k.slice(-6)) && /\d{4}-\d\d-\d\d-\d\d-\d\d$/.test(k)) { usage.minute += bytes; counts.minute++ } else { usage.hour += bytes; counts.hour++ }
+        else if (/\d{4}-\d\d-\d\d-\d\d-\d\d(?:\+10m)?$/.test(k)) { usage.minute += bytes; counts.minute++ } else { usage.hour += bytes; counts.hour++ }
       })
     } while (cursor !== '0')
     await store.close()
@@ -136,7 +137,7 @@ async function main (): Promise<void> {
 
     console.log(`seeded ${events} events (${MODELS} models × ${HOURS} h × ${PER_HOUR}/h) in ${(seedMs / 1000).toFixed(1)} s; ${keys} keys`)
     console.log(`redis used_memory for the data: ${(used / 1048576).toFixed(1)} MiB = ${Math.round(used / (MODELS * HOURS))} B per model-hour (model, provider, gateway and index keys included; minute buckets for the last 2 h)`)
-    console.log(`MEMORY USAGE: hour-bucket keys ${(usage.hour / 1048576).toFixed(1)} MiB (${counts.hour} keys, ${Math.round(usage.hour / (MODELS * HOURS))} B per model-hour incl. its share of provider and gateway keys), minute-bucket keys ${(usage.minute / 1048576).toFixed(1)} MiB (${counts.minute} keys), index ${(usage.index / 1048576).toFixed(2)} MiB, flush markers ${(usage.markers / 1024).toFixed(0)} KiB`)
+    console.log(`MEMORY USAGE: hour-bucket keys ${(usage.hour / 1048576).toFixed(1)} MiB (${counts.hour} keys, ${Math.round(usage.hour / (MODELS * HOURS))} B per model-hour incl. its share of provider and gateway keys), minute and 10-minute bucket keys ${(usage.minute / 1048576).toFixed(1)} MiB (${counts.minute} keys), index ${(usage.index / 1048576).toFixed(2)} MiB, flush markers ${(usage.markers / 1024).toFixed(0)} KiB`)
     console.log(`leaderboard 24h round trips: activity index ${median(activityMs).toFixed(2)} ms, details of 10 models ${median(detailMs).toFixed(2)} ms (medians)`)
     console.log(`\ncold reads through the app (cache off, ${RUNS} runs each, ms)\n| read | median | p90 |\n|---|---|---|\n${rows.join('\n')}`)
   } finally {
