@@ -70,7 +70,7 @@ type Command = (c: ChainableCommander | Cluster) => unknown
 
 /** A slot of a MERGE reply: fields and values joined by NUL. */
 function toFields (packed: string): Fields {
-  const out: Fields = {}
+  const out: Fields = Object.create(null)
   if (packed === '') return out
   const parts = packed.split('\0')
   for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i]!] = parts[i + 1]!

@@ -74,7 +74,7 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
       load: async (): Promise<Sparklines> => {
         const { resolution, hours, points } = sparkRange(q.window)
         const board = await leaderboard()
-        const series: Sparklines['series'] = {}
+        const series: Sparklines['series'] = Object.create(null)
         await Promise.all(board.entries.map(async ({ model }) => {
           const trend = await cached(cacheKeys.trends('model', model, 'ttft', 'p50', hours, resolution), async () =>
             await readTrends(store, { type: 'model', id: model, metric: 'ttft', stat: 'p50', hours, resolution }, Date.now()))

@@ -535,6 +535,32 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       t.strictSame([a?.requests, a?.success_rate, a?.health_score], [x?.requests, x?.success_rate, x?.health_score], `${model}: requests, success_rate, health_score summed over the buckets`)
     }
   })
+
+  t.test('ids named like members of a JavaScript object (__proto__, toString, constructor) are ids like any other', async (t) => {
+    // Merged hashes are keyed by model, provider and gateway ids; an id such as __proto__ or toString
+    // must be counted, not taken for (or dropped into) an object's built-in members.
+    const fresh = await makeApp(t)
+    const base = Date.now()
+    const names = ['__proto__', 'toString', 'constructor', 'hasOwnProperty']
+    const events: FixtureEvent[] = []
+    names.forEach((name, m) => {
+      for (let i = 0; i < 4 + m; i++) {
+        events.push({ model: name, success: i % 3 !== 0, ttft_ms: 100 + 10 * i, total_time_ms: 900 + 10 * i, timestamp: base - (3 + i * 5) * MINUTE - m * 1000 })
+        events.push({ model: `acme/${name}`, provider: name, gateway: name, success: i % 2 === 0, ttft_ms: 200 + i, total_time_ms: 1000 + i, timestamp: base - (4 + i * 5) * MINUTE - m * 1000 })
+      }
+    })
+    await postEvents(fresh, events)
+    const lb = (await getOk<LeaderboardBody>(t, fresh, `${LEADERBOARD}?window=1h&limit=100`)).body
+    const expected = refLeaderboard(inWindow(events, Date.parse(lb.window.from)), { order: 'desc', limit: 100, minRequests: 1 })
+    t.strictSame(lb.entries.map((e) => [e.model, e.provider, e.requests, e.success_rate]), expected.map((e) => [e.model, e.provider, e.requests, e.success_rate]), 'the leaderboard ranks every model, with its provider and figures')
+    const ps = (await getOk<ProviderSummaryBody>(t, fresh, `${PROVIDERS}?window=1h`)).body
+    const refP = refProviders(inWindow(events, Date.parse(ps.window.from)))
+    t.strictSame(ps.providers.map((p) => [p.provider, p.models, p.requests, p.successes]), refP.map((p) => [p.provider, p.models, p.requests, p.successes]), 'the provider summary lists every provider with its figures')
+    for (const name of names) {
+      const rt = await getOk<{ requests: number }>(t, fresh, `/api/metrics/realtime?type=gateway&id=${encodeURIComponent(name)}&window=1h`)
+      t.equal(rt.body.requests, events.filter((e) => e.gateway === name).length, `gateway ${name}: its requests`)
+    }
+  })
 }
 
 export type { StatsBody, ProviderSummaryBody, LeaderboardBody, TrendsBody, ErrorBody }
