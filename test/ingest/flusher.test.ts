@@ -131,10 +131,14 @@ t.test('Flusher.flush called while an attempt runs also writes the events accept
   t.equal(await second, true, 'the second call waited for it and wrote the late event too')
   t.equal(f.flushedEvents, 2)
   t.same(Object.keys(await modelIndex(store, ts)).sort(), ['a/b', 'a/late'])
+  let writes = 0
+  const apply = store.applyGroups.bind(store)
+  store.applyGroups = async (seq, groups) => { writes++; return await apply(seq, groups) }
   const third = f.flush()
   const fourth = f.flush()
-  t.equal(await third, true, 'nothing new: the calls share one attempt')
-  t.equal(await fourth, true)
+  t.equal(await third, true, 'nothing new: a flush answers true')
+  t.equal(await fourth, true, 'and so does one called while it runs')
+  t.equal(writes, 0, 'with nothing pending, neither writes to the store')
 })
 
 t.test('Flusher: a failed chunk is retried alone, with the same sequence, and every event counts once', async (t) => {
