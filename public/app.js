@@ -118,7 +118,7 @@ function renderBoard () {
       el('td', { class: 'num', 'data-k': 'success_rate' }, fmt.percent(e.success_rate)),
       el('td', { class: 'num', 'data-k': 'requests' }, fmt.count(e.requests)),
       el('td', { class: 'num', 'data-k': 'ttft_p50' }, fmt.ms(e.ttft_p50_ms)),
-      el('td', {}, sparkline(series[e.model] ?? [], { title: sparkTitle }))
+      el('td', {}, sparkline(Object.hasOwn(series, e.model) ? series[e.model] : [], { title: sparkTitle }))
     )
     row.addEventListener('click', () => select(e.model))
     row.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); select(e.model) } })
