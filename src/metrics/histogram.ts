@@ -155,7 +155,7 @@ export function pairBinField (name: PairDist, bin: number | typeof ZERO_BIN): st
 /** The bins of distribution `name` (as field name → count, like a histogram hash) from a pair's hash. */
 export function pairBins (fields: Record<string, string>, name: PairDist): Record<string, string> {
   const offset = PAIR_DISTS[name]
-  const out: Record<string, string> = Object.create(null)
+  const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(fields)) {
     const local = Number(k) - offset
     if (local >= 0 && local < PAIR_SPAN) out[local === PAIR_ZERO ? ZERO_BIN : String(local)] = v

@@ -1,9 +1,10 @@
 import { ZERO_BIN, statsOf, statOf, type DistSummary, type Stats } from '../metrics/histogram.js'
 import type { Tally } from '../metrics/status.js'
+import { fieldOf } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 
 export function num (f: Fields, field: string): number {
-  const v = f[field]
+  const v = fieldOf(f, field)
   return v === undefined ? 0 : Number(v)
 }
 

@@ -2,7 +2,7 @@ import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import { uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import { indexKey } from '../store/keys.js'
-import { splitLatest } from '../store/merge.js'
+import { fieldOf, splitLatest } from '../store/merge.js'
 import type { Fields, MetricsStore } from '../store/types.js'
 import { decodeStat, num, tallyOf } from './decode.js'
 import { decodeStatus, planStatus } from './status.js'
@@ -96,6 +96,6 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
 }
 
 function latestOf (stats: Fields, field: string): string | null {
-  const raw = stats[field]
+  const raw = fieldOf(stats, field)
   return raw === undefined ? null : splitLatest(raw).value
 }

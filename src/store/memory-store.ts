@@ -92,7 +92,7 @@ export class MemoryStore implements MetricsStore {
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     const now = this.#now()
     return reads.map((r) => {
-      const out: Fields[] = Array.from({ length: r.nSlots }, (): Fields => Object.create(null))
+      const out: Fields[] = Array.from({ length: r.nSlots }, (): Fields => ({}))
       r.keys.forEach((key, i) => {
         const entry = this.#live(key, now)
         const slot = out[r.slots[i]!]!

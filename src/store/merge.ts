@@ -30,14 +30,27 @@ export function mergeOpOf (field: string): FieldOp {
   return 'i'
 }
 
+/**
+ * Field names may be ids, and an id may be `__proto__` or `toString`: fields live in plain objects
+ * (V8 keeps those fast, unlike null-prototype ones), so a field is read only when it is a string (never
+ * an inherited member) and `__proto__` is defined as an own property rather than assigned.
+ */
+export function fieldOf (fields: Fields, field: string): string | undefined {
+  const v = fields[field]
+  return typeof v === 'string' ? v : undefined
+}
+
+export function setField (fields: Fields, field: string, value: string): void {
+  if (field === '__proto__') Object.defineProperty(fields, field, { value, enumerable: true, writable: true, configurable: true })
+  else fields[field] = value
+}
+
 export function mergeFields (target: Fields, source: Fields | Map<string, string>): void {
   const entries = source instanceof Map ? source.entries() : Object.entries(source)
-  for (const [field, value] of entries) {
-    target[field] = applyOp(mergeOpOf(field), target[field], value)
-  }
+  for (const [field, value] of entries) setField(target, field, applyOp(mergeOpOf(field), fieldOf(target, field), value))
 }
 
 /** Adds every field, whatever its name: for hashes whose field names are ids or bin indices. */
 export function addFields (target: Fields, source: Map<string, string>): void {
-  for (const [field, value] of source) target[field] = applyOp('i', target[field], value)
+  for (const [field, value] of source) setField(target, field, applyOp('i', fieldOf(target, field), value))
 }

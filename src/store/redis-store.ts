@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import { APPLY_LUA, MERGE_LUA } from './lua.js'
+import { setField } from './merge.js'
 import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
@@ -70,10 +71,10 @@ type Command = (c: ChainableCommander | Cluster) => unknown
 
 /** A slot of a MERGE reply: fields and values joined by NUL. */
 function toFields (packed: string): Fields {
-  const out: Fields = Object.create(null)
+  const out: Fields = {}
   if (packed === '') return out
   const parts = packed.split('\0')
-  for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i]!] = parts[i + 1]!
+  for (let i = 0; i + 1 < parts.length; i += 2) setField(out, parts[i]!, parts[i + 1]!)
   return out
 }
 

@@ -90,6 +90,21 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     t.equal(ruled['y:min'], '1', 'without the flag, field names carry rules')
   })
 
+  t.test('fields named like members of a JavaScript object come back as own fields', async (t) => {
+    const mk = (i: number): string => `${prefix}:{proto}:b${i}`
+    const odd = ['__proto__', 'toString', 'constructor', 'hasOwnProperty']
+    await store.applyGroups(1, [{ marker: `${prefix}:{proto}:flushed:a`, keys: [1, 2].map((i) => ({ key: mk(i), expireAt: future, ops: odd.slice(i - 1).map((f) => ['i', f, String(i)] as ['i', string, string]) })) }])
+    const [[merged, one], [ruled]] = await store.read([
+      { keys: [mk(1), mk(2), mk(1)], slots: [0, 0, 1], nSlots: 2, counters: [true, true, true] },
+      { keys: [mk(1), mk(2)], slots: [0, 0], nSlots: 1 }
+    ]) as [[Record<string, string>, Record<string, string>], [Record<string, string>]]
+    const expected = [['__proto__', '1'], ['toString', '3'], ['constructor', '3'], ['hasOwnProperty', '3']]
+    t.strictSame(Object.entries(merged).sort(), [...expected].sort(), 'merged by counting: each an own field with its sum')
+    t.strictSame(Object.entries(ruled).sort(), [...expected].sort(), 'merged by rules: the same')
+    t.strictSame(Object.entries(one).sort(), odd.map((f) => [f, '1']).sort(), 'a slot fed by one key: as stored')
+    t.equal(Object.getPrototypeOf(merged), Object.prototype, 'the prototype is untouched')
+  })
+
   t.test('a key listed several times feeds each of its slots, by the rules of each', async (t) => {
     const a = `${prefix}:{many}:a`
     const b = `${prefix}:{many}:b`
