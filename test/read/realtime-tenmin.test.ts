@@ -18,12 +18,12 @@ const MIN = 60_000
 // 10-minute blocks at either end (11:48–11:49 and 12:40–12:47; 10:48–10:49 and 11:40–11:47).
 const NOW = Date.UTC(2024, 4, 15, 12, 47, 30)
 
-/** Events in every minute from 10:30 to NOW, for 2 models, 2 providers, 2 gateways; fetches of both gateways. */
-function events (): { chats: ChatEvent[], fetches: FetchEvent[] } {
+/** Events in every minute from 2 h 17 min before `now` (10:30 for NOW) to `now`, for 2 models, 2 providers, 2 gateways; fetches of both gateways. */
+function events (now = NOW): { chats: ChatEvent[], fetches: FetchEvent[] } {
   const rnd = mulberry32(1010)
   const chats: ChatEvent[] = []
   const fetches: FetchEvent[] = []
-  for (let ts = Date.UTC(2024, 4, 15, 10, 30); ts <= NOW; ts += 7_000 + Math.floor(rnd() * 9_000)) {
+  for (let ts = now - 137 * MIN - 30_000; ts <= now; ts += 7_000 + Math.floor(rnd() * 9_000)) {
     const success = rnd() > 0.15
     const ttftMs = 50 + rnd() * 2_000
     chats.push({
@@ -128,4 +128,34 @@ t.test('realtime by minute: 10-minute blocks inside, minutes at the edges, the s
   t.ok(previous.length > 0 && previous.some((e) => !e.success), 'the previous period has traffic and failures')
   t.equal(answer.baselines.error_rate_pct.previous, errorRate(previous), 'previous period error rate')
   t.equal(answer.baselines.error_rate_pct.current, errorRate(window), 'current error rate')
+})
+
+t.test('the same answer as minutes alone at any time: across midnight, on a block\'s last minute, on its first', async (t) => {
+  const nows = [
+    Date.UTC(2024, 4, 16, 0, 7, 30), // the 1h window starts yesterday, inside the 23:00 hour
+    Date.UTC(2024, 4, 15, 23, 59, 59), // the current minute is a block's last
+    Date.UTC(2024, 4, 16, 0, 0, 0), // the current minute is a block's first, and the day's
+    Date.UTC(2024, 4, 15, 12, 9, 1), // a window aligned on blocks but for the current minute
+    Date.UTC(2024, 4, 15, 12, 43, 17)
+  ]
+  const entities: Array<[EntityType, string]> = [['model', 'acme/m1'], ['provider', 'beta'], ['gateway', 'gw2']]
+  for (const now of nows) {
+    const store = new MemoryStore({ now: () => now })
+    const { chats, fetches } = events(now)
+    const agg = new Aggregator()
+    for (const e of chats) agg.addChat(e)
+    for (const e of fetches) agg.addFetch(e)
+    await store.applyGroups(1, agg.seal({ now, retentionHours: 168, instanceId: 'i' }))
+    const reference = minutesOnly(store)
+    for (const [type, id] of entities) {
+      for (const w of ['5m', '15m', '1h'] as const) {
+        const at = new Date(now).toISOString()
+        t.strictSame(await readRealtime(store, type, id, w, now), await readRealtime(reference, type, id, w, now), `${at} ${type} ${id} ${w}`)
+      }
+    }
+    const hour = await readRealtime(store, 'model', 'acme/m1', '1h', now)
+    const from = Date.parse(hour.window.from)
+    t.equal(hour.requests, chats.filter((e) => e.model === 'acme/m1' && e.ts >= from && e.ts <= now).length, `${new Date(now).toISOString()}: the 1h window's requests, from the events`)
+    await store.close()
+  }
 })
