@@ -10,11 +10,12 @@ declare module 'fastify' {
 
 /**
  * Decorates `statusRecorder`: once a minute, the health state changes of every active model,
- * provider and gateway are stored (idempotently; every instance may do it). Stopped on close.
+ * provider and gateway are stored (idempotently; of the instances sharing the store, the first to
+ * start a minute's sweep does it). Stopped on close.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const recorder = new StatusRecorder({ store: fastify.metricsStore, th: opts.config.health, retentionHours: opts.config.retentionHours, log: fastify.log })
+  const recorder = new StatusRecorder({ store: fastify.metricsStore, th: opts.config.health, retentionHours: opts.config.retentionHours, log: fastify.log, member: fastify.ingestBuffer.instanceId })
   fastify.decorate('statusRecorder', recorder)
   fastify.addHook('onReady', async () => { recorder.start() })
   fastify.addHook('onClose', async () => { await recorder.stop() })
-}, { name: 'status-history', dependencies: ['store'] })
+}, { name: 'status-history', dependencies: ['store', 'ingest'] })

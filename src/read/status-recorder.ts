@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { bucketExpiry, bucketName, bucketRange, bucketStart, MINUTE_MS } from '../metrics/buckets.js'
 import { ENTITY_TYPES, type EntityType } from '../metrics/events.js'
 import { REPLAY_MINUTES, transitionsOf, WINDOW_MINUTES, type HealthThresholds } from '../metrics/status.js'
-import { entityKey, entityTag, indexKey, markerKey } from '../store/keys.js'
+import { entityKey, entityTag, indexKey, jobKey, markerKey } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { Fields, GroupWrite, KeyWrite, MetricsStore } from '../store/types.js'
 import { encodeTransition, RECENT_MINUTES } from './history.js'
@@ -19,6 +20,8 @@ export interface StatusRecorderOptions {
   /** How often a sweep runs (ms) and how long after each period starts: defaults 1 minute and 2 s. */
   intervalMs?: number
   offsetMs?: number
+  /** This instance's name among those sharing the store (default: a random UUID). */
+  member?: string
 }
 
 /**
@@ -27,16 +30,28 @@ export interface StatusRecorderOptions {
  * minutes and stores their changes, each as the field `last:<time of the change>` of the entity's
  * `status` hash of that hour (TTL: the retention). The same change written again, by a later sweep
  * or by another instance, lands on the same field: nothing is ever duplicated, and no instance needs
- * to know of the others. A sweep that fails is logged and the next one catches up (it looks back
- * RECENT_MINUTES minutes).
+ * to know of the others. The timer's sweeps are not repeated by every instance, though: each period
+ * one instance claims the sweep (`claim`, SET NX) and the others skip it, so Redis does one sweep's
+ * work a minute whatever the number of instances. A sweep that fails is logged and the next one, by
+ * whichever instance, catches up (it looks back RECENT_MINUTES minutes).
  */
 export class StatusRecorder {
   readonly #o: StatusRecorderOptions
   #timer: NodeJS.Timeout | null = null
   #running: Promise<unknown> | null = null
 
+  readonly #member: string
+
   constructor (opts: StatusRecorderOptions) {
     this.#o = opts
+    this.#member = opts.member ?? randomUUID()
+  }
+
+  /** The timer's sweep of the period holding `now`, by the one instance that claims the period. */
+  async #tick (now: number, intervalMs: number): Promise<Awaited<ReturnType<StatusRecorder['sweep']>> | null> {
+    const period = Math.floor(now / intervalMs)
+    const mine = await this.#o.store.claim(jobKey('status-sweep', period), this.#member, (period + 2) * intervalMs)
+    return mine ? await this.sweep(now) : null
   }
 
   /** Ids of `type` with requests in the minutes the recent states replay (one read of the type's index). */
@@ -90,8 +105,8 @@ export class StatusRecorder {
     const schedule = (): void => {
       const now = Date.now()
       this.#timer = setTimeout(() => {
-        this.#running = this.sweep().then(
-          (r) => { if (r.failedGroups > 0) this.#o.log.warn(r, 'status history: some changes were not stored; the next sweep retries') },
+        this.#running = this.#tick(Date.now(), interval).then(
+          (r) => { if (r !== null && r.failedGroups > 0) this.#o.log.warn(r, 'status history: some changes were not stored; the next sweep retries') },
           (err: unknown) => { this.#o.log.warn({ err }, 'status history sweep failed; the next one catches up') }
         )
         schedule()

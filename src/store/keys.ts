@@ -10,6 +10,11 @@ export const KEY_PREFIX = 'metrics:'
 /** Rate-limit counters live apart from the metrics: a rejected request leaves no key under `metrics:`. */
 export const RATE_LIMIT_PREFIX = 'metrics-ratelimit:'
 
+/** Claimed (`MetricsStore.claim`) by the instance that runs period `period` of a periodic job. */
+export function jobKey (job: string, period: number): string {
+  return `${KEY_PREFIX}job:{${job}}:${period}`
+}
+
 export function encodeId (id: string): string {
   return /[%{}]/.test(id) ? id.replace(/[%{}]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : id
 }

@@ -21,6 +21,7 @@ export class MemoryStore implements MetricsStore {
   readonly #markers = new Map<string, { seq: number, expireAt: number }>()
   /** Approximate counters (rate limits), kept apart from the metrics keys. */
   readonly #counters = new Map<string, { members: Map<string, number>, expireAt: number }>()
+  readonly #claims = new Map<string, { member: string, expireAt: number }>()
   readonly #now: () => number
   readonly #sweeper: NodeJS.Timeout
 
@@ -41,6 +42,7 @@ export class MemoryStore implements MetricsStore {
     for (const [key, e] of this.#data) if (e.expireAt <= now) this.#data.delete(key)
     for (const [key, m] of this.#markers) if (m.expireAt <= now) this.#markers.delete(key)
     for (const [key, c] of this.#counters) if (c.expireAt <= now) this.#counters.delete(key)
+    for (const [key, c] of this.#claims) if (c.expireAt <= now) this.#claims.delete(key)
   }
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
@@ -84,6 +86,13 @@ export class MemoryStore implements MetricsStore {
     })
   }
 
+  async claim (key: string, member: string, expireAt: number): Promise<boolean> {
+    const held = this.#claims.get(key)
+    if (held !== undefined && held.expireAt > this.#now()) return false
+    this.#claims.set(key, { member, expireAt })
+    return true
+  }
+
   async fieldNames (keys: string[]): Promise<string[][]> {
     const now = this.#now()
     return keys.map((key) => [...(this.#live(key, now)?.fields.keys() ?? [])])
@@ -107,7 +116,7 @@ export class MemoryStore implements MetricsStore {
   /** Remaining life of a key in ms, -2 when absent (as Redis PTTL), for tests. */
   pttl (key: string): number {
     const now = this.#now()
-    const expireAt = this.#live(key, now)?.expireAt ?? this.#markers.get(key)?.expireAt
+    const expireAt = this.#live(key, now)?.expireAt ?? this.#markers.get(key)?.expireAt ?? this.#claims.get(key)?.expireAt
     return expireAt === undefined || expireAt <= now ? -2 : expireAt - now
   }
 

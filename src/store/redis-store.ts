@@ -169,6 +169,10 @@ export class RedisStore implements MetricsStore {
     })
   }
 
+  async claim (key: string, member: string, expireAt: number): Promise<boolean> {
+    return await this.client.set(key, member, 'PXAT', expireAt, 'NX') === 'OK'
+  }
+
   async fieldNames (keys: string[]): Promise<string[][]> {
     const results = await this.#batch(keys.map((key) => (c) => c.hkeys(key)))
     return keys.map((_, i) => {

@@ -68,6 +68,12 @@ export interface MetricsStore {
    * a re-sent command cannot count twice. For shared rate limits. Rejects when the store cannot answer.
    */
   shareCounts: (items: SharedCount[]) => Promise<number[]>
+  /**
+   * Takes `key` for `member` until `expireAt` (epoch ms) unless it is held (SET NX): resolves true for
+   * the one caller that took it, false for every other until it expires. For periodic jobs that one
+   * of the instances sharing the store should run. Rejects when the store cannot answer.
+   */
+  claim: (key: string, member: string, expireAt: number) => Promise<boolean>
   /** The field names of each hash (HKEYS), in one round trip; rejects when the store cannot answer. */
   fieldNames: (keys: string[]) => Promise<string[][]>
   /** One round trip for all reads; rejects when the store cannot answer. */

@@ -148,6 +148,20 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     t.equal(f.sum, String(2 * (Number(big) + 7)), 'merging a key with itself doubles it exactly')
   })
 
+  t.test('claim: one caller takes a key, every other is refused until it expires; the key expires', async (t) => {
+    const job = `${prefix}:{job}:1`
+    const soon = Date.now() + 400
+    t.equal(await store.claim(job, 'a', soon), true, 'the first caller takes it')
+    t.equal(await store.claim(job, 'b', soon), false, 'another caller does not')
+    t.equal(await store.claim(job, 'a', soon), false, 'nor the holder a second time')
+    const ttl = await subject.pttl(job)
+    t.ok(ttl > 0 && ttl <= 400, `it expires when asked (${ttl} ms left)`)
+    const race = await Promise.all(['a', 'b', 'c'].map(async (m) => await store.claim(`${prefix}:{job}:2`, m, soon)))
+    t.equal(race.filter((x) => x).length, 1, 'of three callers at once, one takes it')
+    await new Promise((resolve) => setTimeout(resolve, soon + 50 - Date.now()))
+    t.equal(await store.claim(job, 'b', Date.now() + 1000), true, 'once expired, it can be taken again')
+  })
+
   t.test('ping answers', async (t) => {
     await t.resolves(store.ping())
   })

@@ -62,6 +62,7 @@ function minutesOnly (store: MetricsStore): MetricsStore {
     kind: store.kind,
     applyGroups: async (seq, groups) => await store.applyGroups(seq, groups),
     shareCounts: async (items) => await store.shareCounts(items),
+    claim: async (key, member, expireAt) => await store.claim(key, member, expireAt),
     fieldNames: async (keys) => await store.fieldNames(keys),
     read: async (reads) => await store.read(reads.map(expand)),
     ping: async () => { await store.ping() },

@@ -64,6 +64,29 @@ t.test('the timer sweeps every interval until stopped', async (t) => {
   t.same(warnings, [])
 })
 
+t.test('instances sharing a store sweep each period once in all: the first to start it', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const { log, warnings } = logger()
+  const swept: Array<[string, number]> = []
+  const recorders = ['a', 'b', 'c'].map((member) => {
+    const r = new StatusRecorder({ store, th: DEFAULT_THRESHOLDS, retentionHours: 168, log, intervalMs: 20, offsetMs: 0, member })
+    const sweep = r.sweep.bind(r)
+    r.sweep = async (now?: number) => {
+      swept.push([member, Math.floor(now! / 20)])
+      return await sweep(now)
+    }
+    return r
+  })
+  for (const r of recorders) r.start()
+  for (let i = 0; i < 100 && swept.length < 6; i++) await sleep(20)
+  for (const r of recorders) await r.stop()
+  const periods = swept.map(([, p]) => p)
+  t.ok(swept.length >= 6, `${swept.length} sweeps`)
+  t.equal(new Set(periods).size, periods.length, 'no period swept twice')
+  t.same(warnings, [])
+})
+
 t.test('failures are logged and left to the next sweep', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())

@@ -38,6 +38,10 @@ class FakeStore implements MetricsStore {
     return await this.inner.shareCounts(items)
   }
 
+  async claim (key: string, member: string, expireAt: number): Promise<boolean> {
+    return await this.inner.claim(key, member, expireAt)
+  }
+
   async fieldNames (keys: string[]): Promise<string[][]> {
     return await this.inner.fieldNames(keys)
   }

@@ -43,3 +43,16 @@ t.test('MemoryStore sweeps expired shared counters', async (t) => {
   store.sweep()
   t.same(await store.shareCounts([{ key: 'c', member: 'a', count: 1, expireAt: now + 1000 }]), [1], 'an expired counter starts again')
 })
+
+t.test('MemoryStore sweeps expired claims', async (t) => {
+  let now = 1_000_000
+  const store = new MemoryStore({ now: () => now, sweepIntervalMs: 1_000_000 })
+  t.teardown(() => store.close())
+  t.equal(await store.claim('j', 'a', now + 1000), true)
+  store.sweep()
+  t.ok(store.pttl('j') > 0, 'a live claim survives a sweep')
+  now += 1000
+  store.sweep()
+  t.equal(store.pttl('j'), -2, 'an expired claim is swept')
+  t.equal(await store.claim('j', 'b', now + 1000), true, 'and can be taken again')
+})
