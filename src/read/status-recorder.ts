@@ -24,6 +24,9 @@ export interface StatusRecorderOptions {
   member?: string
 }
 
+/** What one sweep did. */
+export interface SweepResult { entities: number, transitions: number, failedGroups: number }
+
 /**
  * Keeps the state history: once a minute, for every model, provider and gateway with requests in
  * the minutes the states replay, it recomputes the states after each of the last RECENT_MINUTES
@@ -39,7 +42,6 @@ export class StatusRecorder {
   readonly #o: StatusRecorderOptions
   #timer: NodeJS.Timeout | null = null
   #running: Promise<unknown> | null = null
-
   readonly #member: string
 
   constructor (opts: StatusRecorderOptions) {
@@ -48,7 +50,7 @@ export class StatusRecorder {
   }
 
   /** The timer's sweep of the period holding `now`, by the one instance that claims the period. */
-  async #tick (now: number, intervalMs: number): Promise<Awaited<ReturnType<StatusRecorder['sweep']>> | null> {
+  async #tick (now: number, intervalMs: number): Promise<SweepResult | null> {
     const period = Math.floor(now / intervalMs)
     const mine = await this.#o.store.claim(jobKey('status-sweep', period), this.#member, (period + 2) * intervalMs)
     return mine ? await this.sweep(now) : null
@@ -63,7 +65,7 @@ export class StatusRecorder {
   }
 
   /** One sweep at `now`. Resolves with what it did; rejects when the store cannot answer. */
-  async sweep (now = Date.now()): Promise<{ entities: number, transitions: number, failedGroups: number }> {
+  async sweep (now = Date.now()): Promise<SweepResult> {
     const { store, th, retentionHours } = this.#o
     // One sequence per minute, shared by every instance: a second write of the same minute is skipped.
     const seq = lastCompleteMinute(now) / MINUTE_MS

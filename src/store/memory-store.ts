@@ -101,7 +101,7 @@ export class MemoryStore implements MetricsStore {
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     const now = this.#now()
     return reads.map((r) => {
-      const out: Fields[] = Array.from({ length: r.nSlots }, (): Fields => ({}))
+      const out: Fields[] = Array.from({ length: r.nSlots }, () => ({}))
       r.keys.forEach((key, i) => {
         const entry = this.#live(key, now)
         const slot = out[r.slots[i]!]!
