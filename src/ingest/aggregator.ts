@@ -417,8 +417,8 @@ function chatOps (stats: KeyWrite['ops'], a: ChatAgg): void {
   stats.push(['i', 'n', String(a.n)])
   if (a.ok > 0) stats.push(['i', 'ok', String(a.ok)])
   CHAT_ERROR_TYPES.forEach((t, i) => { if (a.err[i]! > 0) stats.push(['i', `err:${t}`, String(a.err[i])]) })
-  if (a.inTok > 0) stats.push(['i', 'tokens:in', String(a.inTok)])
-  if (a.outTok > 0) stats.push(['i', 'tokens:out', String(a.outTok)])
+  if (a.inTok > 0) stats.push(['s', 'tokens:in', String(a.inTok)])
+  if (a.outTok > 0) stats.push(['s', 'tokens:out', String(a.outTok)])
   distOps(stats, 'ttft', a.ttft)
   distOps(stats, 'total', a.total)
   distOps(stats, 'tps', a.tps)
@@ -462,7 +462,7 @@ function entityBucketIds (minute: number, entities: Array<[IndexedType, string]>
 
 function distOps (ops: Array<[FieldOp, string, string]>, name: string, d: Dist): void {
   if (d.n === 0) return
-  ops.push(['i', `${name}:n`, String(d.n)], ['i', `${name}:sum`, String(d.sum)], ['m', `${name}:min`, String(d.min)], ['M', `${name}:max`, String(d.max)])
+  ops.push(['i', `${name}:n`, String(d.n)], ['s', `${name}:sum`, String(d.sum)], ['m', `${name}:min`, String(d.min)], ['M', `${name}:max`, String(d.max)])
 }
 
 function binOps (d: Dist): KeyWrite['ops'] {

@@ -43,6 +43,7 @@ function chatEvent (b: ChatEventBody, at: string, l: Limits): ChatEvent {
     totalMs: b.total_time_ms,
     inputTokens: b.input_tokens,
     outputTokens: b.output_tokens,
+    ...(b.streamed === false ? { streamed: false } : {}),
     ts: eventTime(b.timestamp, at, l)
   }
 }

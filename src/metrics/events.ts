@@ -9,6 +9,8 @@ export interface ChatEvent {
   totalMs: number | undefined
   inputTokens: number | undefined
   outputTokens: number | undefined
+  /** False when the answer came whole (no stream): it has no generation time of its own. Default true. */
+  streamed?: boolean
   ts: number
 }
 
@@ -31,13 +33,21 @@ export const ENTITY_TYPES = ['model', 'provider', 'gateway'] as const
 export type EntityType = typeof ENTITY_TYPES[number]
 
 /**
- * Output tokens per second of one request (API.md): output_tokens / ((total − ttft) / 1000) when all
- * three are known and the denominator is positive.
+ * The shortest generation (total − ttft) that gives a tokens-per-second sample. Below it the
+ * division says nothing about the model (a clock's granularity, or a TTFT taken at the end), and it
+ * bounds a sample: at most MAX_TOKENS / 1 ms = 10^10 tokens/s (docs/guarantees.md, "Domain").
+ */
+export const MIN_GENERATION_MS = 1
+
+/**
+ * Output tokens per second of one streamed request: output_tokens / ((total − ttft) / 1000) when all
+ * three are known and the generation took at least MIN_GENERATION_MS. A completion that was not
+ * streamed has no generation time of its own, so it gives no sample.
  */
 export function tokensPerSecond (e: ChatEvent): number | undefined {
-  if (e.outputTokens === undefined || e.totalMs === undefined || e.ttftMs === undefined) return undefined
+  if (e.streamed === false || e.outputTokens === undefined || e.totalMs === undefined || e.ttftMs === undefined) return undefined
   const gen = e.totalMs - e.ttftMs
-  return gen > 0 ? e.outputTokens / (gen / 1000) : undefined
+  return gen >= MIN_GENERATION_MS ? e.outputTokens / (gen / 1000) : undefined
 }
 
 /**

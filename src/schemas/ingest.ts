@@ -30,6 +30,7 @@ export const ChatEventSchema = Type.Object({
   error_type: Type.Optional(StringEnum(CHAT_ERROR_TYPES, { description: 'only with success: false; default other' })),
   input_tokens: Type.Optional(Tokens()),
   output_tokens: Type.Optional(Tokens()),
+  streamed: Type.Optional(Type.Boolean({ description: 'false: the answer came whole, so it has no generation time and gives no tokens-per-second sample (its ttft_ms, if given, is still counted). Default true' })),
   timestamp: Type.Optional(TimestampSchema)
 }, {
   $id: 'ChatEvent',

@@ -61,3 +61,11 @@ export function indexKey (type: IndexedType, field: IndexField, bucket: string):
 export function markerKey (groupTag: string, instanceId: string): string {
   return `${groupTag}:flushed:${instanceId}`
 }
+
+/**
+ * The claim of an idempotency key sent with a recording request (`route`: chat or fetch). The key is
+ * the hash tag, so claims spread over a cluster's slots.
+ */
+export function idempotencyKey (route: 'chat' | 'fetch', key: string): string {
+  return `${KEY_PREFIX}idem:{${route}:${encodeId(key)}}`
+}

@@ -1,3 +1,5 @@
+import { MAX_SUM } from './types.js'
+
 /**
  * Lua scripts, defined once per client (ioredis `defineCommand`) and run by SHA.
  *
@@ -7,24 +9,65 @@
  * value contains. One argument per key instead of three per op keeps the client's work per flush
  * small (a flush carries thousands of histogram bins). A group whose marker already holds seq or later is skipped (returns 0): that is what makes
  * a retry, or ioredis re-sending an unanswered command after a reconnect, harmless.
+ *
+ * A group is applied whole or not at all. Redis scripts have no rollback, so everything that could
+ * fail is checked before the first write: every key is a hash (or absent), and no checked sum (`s`)
+ * would pass MAX_SUM; a group that fails a check is refused with an error starting METRICS_REFUSED and
+ * nothing written. The shebang (no flags: a script that may write) makes Redis refuse the whole script
+ * up front when it is out of memory, instead of at its first write.
  */
-export const APPLY_LUA = `
+export const APPLY_LUA = `#!lua
 local seq = tonumber(ARGV[1])
 local last = redis.call('GET', KEYS[1])
 if last and tonumber(last) >= seq then return 0 end
+-- Checked sums are compared exactly, in two halves of at most 10 digits each (doubles are exact
+-- only to 2^53): the sum of two digit strings must not pass MAX_SUM.
+local function halves(s)
+  local n = #s
+  if n <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))
+end
+local MAX_HI, MAX_LO = halves('${MAX_SUM}')
+local function fits(cur, v)
+  if #cur > 19 or #v > 19 or not string.find(cur, '^%d+$') or not string.find(v, '^%d+$') then return false end
+  local ch, cl = halves(cur)
+  local vh, vl = halves(v)
+  local hi, lo = ch + vh, cl + vl
+  if lo >= 1000000000 then hi, lo = hi + 1, lo - 1000000000 end
+  return hi < MAX_HI or (hi == MAX_HI and lo <= MAX_LO)
+end
+local ops = {}
 local a = 3
 for k = 2, #KEYS do
   local key = KEYS[k]
-  local exp = ARGV[a]
   local t, n = {}, 0
   for tok in string.gmatch(ARGV[a + 1], '([^\\31]*)\\31') do
     n = n + 1
     t[n] = tok
   end
-  a = a + 2
+  ops[k] = t
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'hash' and kind ~= 'none' then
+    return redis.error_reply('METRICS_REFUSED ' .. key .. ' holds a ' .. kind .. ', not a hash')
+  end
   for i = 1, n, 3 do
+    if t[i] == 's' then
+      if not fits(redis.call('HGET', key, t[i + 1]) or '0', t[i + 2]) then
+        return redis.error_reply('METRICS_REFUSED ' .. key .. ' ' .. t[i + 1] .. ' would pass the largest storable sum')
+      end
+    end
+  end
+  a = a + 2
+end
+a = 3
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  local exp = ARGV[a]
+  local t = ops[k]
+  a = a + 2
+  for i = 1, #t, 3 do
     local op, f, v = t[i], t[i + 1], t[i + 2]
-    if op == 'i' then
+    if op == 'i' or op == 's' then
       redis.call('HINCRBY', key, f, v)
     else
       local cur = redis.call('HGET', key, f)

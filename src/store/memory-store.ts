@@ -1,5 +1,8 @@
 import { addFields, applyOp, mergeFields } from './merge.js'
-import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, MAX_SUM, StoreRefusal, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+
+const DIGITS = /^\d{1,19}$/
+const LARGEST = BigInt(MAX_SUM)
 
 interface Entry { expireAt: number, fields: Map<string, string> }
 
@@ -47,9 +50,11 @@ export class MemoryStore implements MetricsStore {
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
     const now = this.#now()
-    for (const group of groups) {
+    return groups.map((group) => {
       const marker = this.#markers.get(group.marker)
-      if (marker !== undefined && marker.expireAt > now && marker.seq >= seq) continue
+      if (marker !== undefined && marker.expireAt > now && marker.seq >= seq) return null
+      const refusal = this.#check(group, now)
+      if (refusal !== null) return refusal
       for (const kw of group.keys) {
         if (kw.expireAt <= now) {
           this.#data.delete(kw.key)
@@ -66,8 +71,22 @@ export class MemoryStore implements MetricsStore {
         entry.expireAt = kw.expireAt
       }
       this.#markers.set(group.marker, { seq, expireAt: now + MARKER_TTL_MS })
+      return null
+    })
+  }
+
+  /** The checks the Redis script makes before its first write: no checked sum may pass MAX_SUM. */
+  #check (group: GroupWrite, now: number): StoreRefusal | null {
+    for (const kw of group.keys) {
+      if (kw.expireAt <= now) continue
+      const fields = this.#live(kw.key, now)?.fields
+      for (const [op, field, value] of kw.ops) {
+        if (op !== 's') continue
+        const cur = fields?.get(field) ?? '0'
+        if (!DIGITS.test(value) || !DIGITS.test(cur) || BigInt(cur) + BigInt(value) > LARGEST) return new StoreRefusal(`${kw.key} ${field} would pass the largest storable sum`)
+      }
     }
-    return groups.map(() => null)
+    return null
   }
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
@@ -91,6 +110,16 @@ export class MemoryStore implements MetricsStore {
     if (held !== undefined && held.expireAt > this.#now()) return false
     this.#claims.set(key, { member, expireAt })
     return true
+  }
+
+  async claimOnce (items: Claim[]): Promise<Array<boolean | Error>> {
+    const now = this.#now()
+    return items.map(({ key, token, expireAt }) => {
+      const held = this.#claims.get(key)
+      if (held !== undefined && held.expireAt > now) return held.member === token
+      this.#claims.set(key, { member: token, expireAt })
+      return true
+    })
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {

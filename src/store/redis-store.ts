@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import { APPLY_LUA, MERGE_LUA } from './lua.js'
 import { setField } from './merge.js'
-import { MARKER_TTL_MS, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -171,6 +171,12 @@ export class RedisStore implements MetricsStore {
 
   async claim (key: string, member: string, expireAt: number): Promise<boolean> {
     return await this.client.set(key, member, 'PXAT', expireAt, 'NX') === 'OK'
+  }
+
+  async claimOnce (items: Claim[]): Promise<Array<boolean | Error>> {
+    if (items.length === 0) return []
+    const results = await this.#batch(items.map(({ key, token, expireAt }) => (c) => c.set(key, token, 'PXAT', expireAt, 'NX', 'GET')))
+    return results.map(([err, held], i) => err ?? (held === null || held === items[i]!.token))
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {

@@ -6,12 +6,16 @@
  * reads hashes merged by the field rules below.
  *
  * Field operations and the matching merge rule on read:
- * - `i` add an integer (HINCRBY); merged by adding.
+ * - `i` add an integer (HINCRBY); merged by adding. For counters, which grow by one per event and so
+ *   cannot come near 2^63.
+ * - `s` add an integer to a sum that may grow large (times in µs, tokens); merged by adding. Checked
+ *   before anything is written: a group in which a sum would pass MAX_SUM is refused whole
+ *   (StoreRefusal), never half applied.
  * - `m` / `M` keep the smaller / larger integer; the field name ends in `:min` / `:max`, merged likewise.
  * - `l` keep the latest value: the value starts with a 15-digit event time; a write replaces the stored
  *   value when its time is not older. The field name starts with `last:`; merged likewise.
  */
-export type FieldOp = 'i' | 'm' | 'M' | 'l'
+export type FieldOp = 'i' | 's' | 'm' | 'M' | 'l'
 // Field names and values never contain control characters (ids are validated so on the way in):
 // the Redis store packs a key's ops into one argument, separated by byte 31.
 
@@ -50,6 +54,8 @@ export interface MergeRead {
 
 export type Fields = Record<string, string>
 
+export interface Claim { key: string, token: string, expireAt: number }
+
 export interface SharedCount { key: string, member: string, count: number, expireAt: number }
 
 export interface MetricsStore {
@@ -74,6 +80,13 @@ export interface MetricsStore {
    * of the instances sharing the store should run. Rejects when the store cannot answer.
    */
   claim: (key: string, member: string, expireAt: number) => Promise<boolean>
+  /**
+   * Takes each `key` for `token` until `expireAt` (epoch ms) unless another token holds it (SET NX GET),
+   * in one round trip: true when `token` holds it (taken now, or by an earlier call whose answer was
+   * lost), false when another token does, the error when the store did not answer for that key. For
+   * idempotency keys: the events of a key are applied by the one request whose token took it.
+   */
+  claimOnce: (items: Claim[]) => Promise<Array<boolean | Error>>
   /** The field names of each hash (HKEYS), in one round trip; rejects when the store cannot answer. */
   fieldNames: (keys: string[]) => Promise<string[][]>
   /** One round trip for all reads; rejects when the store cannot answer. */
@@ -86,3 +99,28 @@ export interface MetricsStore {
 
 /** How long a group's marker outlives its last write: longer than any retry or client re-send. */
 export const MARKER_TTL_MS = 24 * 3_600_000
+
+/** The largest value a checked sum (`s`) may reach: 2^63 − 1, Redis's largest integer (a decimal string). */
+export const MAX_SUM = '9223372036854775807'
+
+/** Starts the message of an error for a group the store refuses for its content (never retried). */
+export const REFUSAL_PREFIX = 'METRICS_REFUSED'
+
+/** A group the store refuses for what it holds, not because it is unreachable: retrying cannot help. */
+export class StoreRefusal extends Error {
+  constructor (message: string) {
+    super(`${REFUSAL_PREFIX} ${message}`)
+    this.name = 'StoreRefusal'
+  }
+}
+
+/**
+ * Whether a store error refuses a group for its content: the store's own checks (METRICS_REFUSED), or
+ * Redis refusing a command on a key's type or a value (which those checks are there to prevent). An
+ * unreachable, busy, loading, out-of-memory or moving store is not a refusal: the group is retried.
+ */
+export function isRefusal (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const m = err.message
+  return m.startsWith(REFUSAL_PREFIX) || m.startsWith('WRONGTYPE') || m.includes('not an integer or out of range') || m.includes('increment or decrement would overflow')
+}

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { GroupWrite, MetricsStore } from '../../src/store/types.js'
+import { isRefusal, MAX_SUM, type GroupWrite, type MetricsStore } from '../../src/store/types.js'
 
 export interface ContractSubject {
   store: MetricsStore
@@ -160,6 +160,45 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     t.equal(race.filter((x) => x).length, 1, 'of three callers at once, one takes it')
     await new Promise((resolve) => setTimeout(resolve, soon + 50 - Date.now()))
     t.equal(await store.claim(job, 'b', Date.now() + 1000), true, 'once expired, it can be taken again')
+  })
+
+  t.test('a checked sum that would pass MAX_SUM refuses its whole group, writing nothing; other groups land', async (t) => {
+    const m = `${prefix}:{sum}:flushed:a`
+    const a = `${prefix}:{sum}:a`
+    const b = `${prefix}:{sum}:b`
+    const near = String(BigInt(MAX_SUM) - 10n)
+    t.same(await store.applyGroups(1, [{ marker: m, keys: [{ key: a, expireAt: future, ops: [['s', 'sum', near]] }] }]), [null], 'up to MAX_SUM is stored')
+    const over: GroupWrite = { marker: m, keys: [
+      { key: b, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '5']] },
+      { key: a, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '11']] }
+    ] }
+    const fine: GroupWrite = { marker: `${prefix}:{sum2}:flushed:a`, keys: [{ key: `${prefix}:{sum2}:c`, expireAt: future, ops: [['s', 'sum', '3']] }] }
+    const [refused, landed] = await store.applyGroups(2, [over, fine])
+    t.ok(isRefusal(refused), `refused for its content: ${String((refused as Error | null)?.message)}`)
+    t.equal(landed, null, 'the other group lands')
+    const [[fa, fb]] = await store.read([{ keys: [a, b], slots: [0, 1], nSlots: 2 }]) as [[Record<string, string>, Record<string, string>]]
+    t.same(fa, { sum: near }, 'stored exactly; nothing of the refused group was written, not even to a key checked first')
+    t.same(fb, {})
+    t.equal(await subject.pttl(b), -2, 'no key created without its expiry')
+    t.same(await store.applyGroups(2, [over]), [refused], 'refused again on a retry: never half applied')
+    t.same(await store.applyGroups(3, [{ marker: m, keys: [{ key: a, expireAt: future, ops: [['s', 'sum', '10']] }] }]), [null], 'exactly MAX_SUM is stored')
+    const [[f]] = await store.read([{ keys: [a], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+    t.equal(f.sum, MAX_SUM)
+  })
+
+  t.test('claimOnce: the first token holds a key, again when it asks again; any other token is refused', async (t) => {
+    const soon = Date.now() + 400
+    const key = (n: number): string => `${prefix}:idem:{k${n}}`
+    t.same(await store.claimOnce([]), [])
+    t.same(await store.claimOnce([{ key: key(1), token: 'a:1', expireAt: soon }, { key: key(2), token: 'a:2', expireAt: soon }]), [true, true])
+    t.same(await store.claimOnce([{ key: key(1), token: 'b:1', expireAt: soon }, { key: key(2), token: 'a:2', expireAt: soon }]), [false, true],
+      'another token is refused; the holder asking again (its first answer lost) still holds it')
+    const ttl = await subject.pttl(key(1))
+    t.ok(ttl > 0 && ttl <= 400, `the claim expires when asked (${ttl} ms left)`)
+    const race = await Promise.all(['x', 'y', 'z'].map(async (tok) => await store.claimOnce([{ key: key(3), token: tok, expireAt: soon }])))
+    t.equal(race.filter(([won]) => won === true).length, 1, 'of three tokens at once, one holds it')
+    await new Promise((resolve) => setTimeout(resolve, soon + 50 - Date.now()))
+    t.same(await store.claimOnce([{ key: key(1), token: 'b:1', expireAt: Date.now() + 1000 }]), [true], 'once expired, another token takes it')
   })
 
   t.test('ping answers', async (t) => {
