@@ -28,6 +28,8 @@ export const EnvSchema = Type.Object({
   METRICS_READ_TOKEN: Type.Optional(TokenList),
   METRICS_ALLOW_ANONYMOUS: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
   METRICS_MAX_BUFFERED_KEYS: Int(100, 100_000_000, 200_000),
+  METRICS_IDEMPOTENCY_WINDOW_MS: Int(1000, 86_400_000, 600_000),
+  METRICS_SHUTDOWN_DELAY_MS: Int(0, 300_000, 5000),
   METRICS_RATE_LIMIT_MAX: Int(0, 1_000_000_000, 60_000),
   METRICS_RATE_LIMIT_WINDOW_MS: Int(1000, 86_400_000, 60_000),
   CORS_ORIGINS: Type.Optional(Type.String()),
@@ -69,6 +71,10 @@ export interface Config {
   readTokens: string[]
   /** Distinct entity-buckets the in-process buffer may hold; beyond it new events get 503. */
   maxBufferedKeys: number
+  /** How long a recording request's Idempotency-Key is remembered: its events are applied at most once within it. */
+  idempotencyWindowMs: number
+  /** On SIGTERM: how long readiness says 503 while the service still accepts, before it stops listening. */
+  shutdownDelayMs: number
   /** Requests per window per token (else per IP); 0 turns rate limiting off. */
   rateLimitMax: number
   rateLimitWindowMs: number
@@ -153,6 +159,8 @@ export function fromEnv (e: Env): Config {
     ingestTokens: list(e.METRICS_INGEST_TOKEN),
     readTokens: list(e.METRICS_READ_TOKEN),
     maxBufferedKeys: e.METRICS_MAX_BUFFERED_KEYS,
+    idempotencyWindowMs: e.METRICS_IDEMPOTENCY_WINDOW_MS,
+    shutdownDelayMs: e.METRICS_SHUTDOWN_DELAY_MS,
     rateLimitMax: e.METRICS_RATE_LIMIT_MAX,
     rateLimitWindowMs: e.METRICS_RATE_LIMIT_WINDOW_MS,
     corsOrigins: list(e.CORS_ORIGINS),

@@ -7,3 +7,4 @@ export const UnauthorizedError = createError('METRICS_UNAUTHORIZED', 'a valid be
 export const BufferFullError = createError('METRICS_BUFFER_FULL', 'the buffer is full while the store catches up; retry after the Retry-After delay', 503)
 export const CardinalityError = createError('METRICS_TOO_MANY_IDS', '%s', 429)
 export const StreamFullError = createError('METRICS_STREAM_FULL', 'the metrics stream has %d subscribers, its limit; retry after the Retry-After delay', 503)
+export const InvalidHeaderError = createError('METRICS_INVALID_HEADER', '%s', 400)

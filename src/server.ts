@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
-import { gracefulClose } from './shutdown.js'
+import { graceMs, gracefulClose } from './shutdown.js'
 
 /** Entry point: configuration from the environment, listen, and a graceful close on SIGTERM/SIGINT. */
 async function main (): Promise<void> {
@@ -13,7 +13,7 @@ async function main (): Promise<void> {
     process.exit(1)
   }
   const app = await buildApp({ config })
-  closeWithGrace({ delay: 15_000 }, gracefulClose(app))
+  closeWithGrace({ delay: graceMs(config.shutdownDelayMs) }, gracefulClose(app, config.shutdownDelayMs))
   await app.listen({ host: config.host, port: config.port })
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
-import type { GroupWrite, MetricsStore } from '../store/types.js'
+import { isRefusal, type GroupWrite, type MetricsStore } from '../store/types.js'
 import { Aggregator } from './aggregator.js'
 
 export interface FlusherOptions {
@@ -14,7 +14,34 @@ export interface FlusherOptions {
   now?: () => number
   /** Called after a batch has fully landed. */
   onFlushed?: () => Promise<void>
+  /** How long an idempotency key's events are applied at most once (ms); default 10 minutes. */
+  idempotencyWindowMs?: number
 }
+
+/** A group the store refused for its content, kept (bounded, for a day) for inspection. */
+export interface SetAside {
+  /** When it was refused, epoch ms. */
+  at: number
+  /** The store's reason. */
+  reason: string
+  marker: string
+  /** The group's keys, and its first field operations (at most SET_ASIDE_OPS of them). */
+  keys: string[]
+  ops: Array<[string, string, string, string]>
+}
+
+/** Set-aside groups kept for inspection, at most, and for how long. */
+export const SET_ASIDE_KEPT = 100
+export const SET_ASIDE_TTL_MS = 24 * 3_600_000
+const SET_ASIDE_OPS = 50
+/** How long a set-aside group keeps the service "degraded" (readiness says so; it still answers 200). */
+export const DEGRADED_FOR_MS = 3_600_000
+
+/** A recording request that carried an idempotency key, held until the key is claimed in the store. */
+interface Keyed { key: string, token: string, chat: readonly ChatEvent[], fetch: readonly FetchEvent[] }
+
+/** Default idempotency window: how long a key's events are applied at most once. */
+export const IDEMPOTENCY_WINDOW_MS = 600_000
 
 /** Told of every write of a sealed batch to the store (for GET /metrics). */
 export interface FlushObserver {
@@ -69,8 +96,19 @@ export class Flusher {
   acceptedFetchEvents = 0
   /** Events given up unwritten since start (see `abandon`). */
   droppedEvents = 0
+  /** Groups the store refused for their content since start, and the events of the batches they were in. */
+  setAsideGroups = 0
+  /** Recording requests whose idempotency key had been applied already (their events were not counted again). */
+  duplicateRequests = 0
+  duplicateEvents = 0
   /** Set by the Prometheus plugin to time each flush. */
   observer: FlushObserver | undefined
+  readonly #setAside: SetAside[] = []
+  readonly #idempotencyWindowMs: number
+  /** Keyed requests accepted and not yet claimed, oldest first. */
+  #keyed: Keyed[] = []
+  #keyedEvents = 0
+  #requestSeq = 0
 
   constructor (opts: FlusherOptions) {
     this.#store = opts.store
@@ -80,11 +118,25 @@ export class Flusher {
     this.#log = opts.log
     this.#now = opts.now ?? Date.now
     this.#onFlushed = opts.onFlushed
+    this.#idempotencyWindowMs = opts.idempotencyWindowMs ?? IDEMPOTENCY_WINDOW_MS
   }
 
-  /** Events accepted and not yet written. */
+  /** Events accepted and not yet written (keyed ones waiting for their claim included). */
   get pendingEvents (): number {
-    return this.#live.events + (this.#sealed?.events ?? 0)
+    return this.#live.events + (this.#sealed?.events ?? 0) + this.#keyedEvents
+  }
+
+  /** Groups set aside within the last day, newest last (at most SET_ASIDE_KEPT). */
+  setAside (): readonly SetAside[] {
+    const cutoff = Date.now() - SET_ASIDE_TTL_MS
+    while (this.#setAside.length > 0 && this.#setAside[0]!.at < cutoff) this.#setAside.shift()
+    return this.#setAside
+  }
+
+  /** Degraded: a group was set aside within DEGRADED_FOR_MS; recording goes on for everything else. */
+  get degraded (): boolean {
+    const last = this.#setAside.at(-1)
+    return last !== undefined && last.at > Date.now() - DEGRADED_FOR_MS
   }
 
   /** Distinct entity-buckets held, the sealed batch's included. */
@@ -103,7 +155,9 @@ export class Flusher {
    * three buckets, its model list): the exact count is only taken near the limit.
    */
   hasRoomFor (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): boolean {
-    const held = this.bufferedKeys
+    // Keyed events wait for their claim as events, not yet aggregated: they are bounded by count.
+    if (this.#keyedEvents > 0 && this.#keyedEvents + chat.length + fetch.length > this.#maxBufferedKeys / 2) return false
+    const held = this.bufferedKeys + 13 * this.#keyedEvents
     if (held + 13 * chat.length + 4 * fetch.length <= this.#maxBufferedKeys) return true
     return held + this.#live.newEntityBuckets(chat, fetch) <= this.#maxBufferedKeys
   }
@@ -116,6 +170,19 @@ export class Flusher {
   addFetch (e: FetchEvent): void {
     this.acceptedFetchEvents++
     this.#live.addFetch(e)
+  }
+
+  /**
+   * Accepts a request that carried an idempotency key: its events are held as they are until the next
+   * flush attempt claims the key in the store (SET NX, for the idempotency window, across instances and
+   * restarts). The claim's winner aggregates them; a request whose key was claimed before (a retry, by
+   * this instance or another, or before a restart) is counted in `duplicateRequests` and left out.
+   */
+  addKeyed (key: string, chat: readonly ChatEvent[], fetch: readonly FetchEvent[]): void {
+    this.acceptedChatEvents += chat.length
+    this.acceptedFetchEvents += fetch.length
+    this.#keyed.push({ key, token: `${this.instanceId}:${++this.#requestSeq}`, chat, fetch })
+    this.#keyedEvents += chat.length + fetch.length
   }
 
   start (): void {
@@ -169,16 +236,29 @@ export class Flusher {
     this.droppedEvents += dropped
     this.#live = new Aggregator()
     this.#sealed = null
+    this.#keyed = []
+    this.#keyedEvents = 0
     return dropped
   }
 
   async #attempt (): Promise<void> {
     if (Date.now() < this.#nextAttempt) return
+    // A store that cannot take the claims will not take the writes either: both wait for the next attempt.
+    if (this.#keyed.length > 0 && !(await this.#claimKeyed())) {
+      this.#backOff(this.#claimError, 'idempotency claims failed, will retry')
+      return
+    }
     if (this.#sealed === null && this.#live.empty) return
     const sealed = this.#sealed ?? await this.#seal()
     const started = performance.now()
     const results = await this.#apply(sealed)
-    const failed = sealed.groups.filter((_, i) => results[i] !== null)
+    const failed: GroupWrite[] = []
+    sealed.groups.forEach((g, i) => {
+      const err = results[i]
+      if (err === null || err === undefined) return
+      if (isRefusal(err)) this.#putAside(g, err, sealed.seq)
+      else failed.push(g)
+    })
     this.observer?.attempted((performance.now() - started) / 1000, failed.length === 0)
     if (failed.length === 0) {
       this.flushedEvents += sealed.events
@@ -191,11 +271,74 @@ export class Flusher {
       return
     }
     sealed.groups = failed
+    const err = results.find((r) => r !== null && !isRefusal(r))
+    this.#backOff(err, 'flush failed, will retry', { seq: sealed.seq, groups: failed.length })
+  }
+
+  #claimError: unknown = null
+
+  #backOff (err: unknown, msg: string, extra: object = {}): void {
     this.#failures++
     const backoff = Math.min(this.#intervalMs * 2 ** Math.min(this.#failures, 10), MAX_BACKOFF_MS)
     this.#nextAttempt = Date.now() + backoff
-    const err = results.find((r) => r !== null)
-    this.#log.warn({ err, seq: sealed.seq, groups: failed.length, pendingEvents: this.pendingEvents, retryInMs: backoff }, 'flush failed, will retry')
+    this.#log.warn({ err, ...extra, pendingEvents: this.pendingEvents, retryInMs: backoff }, msg)
+  }
+
+  /**
+   * Claims the keys of the keyed requests held, in one round trip: a request whose claim this
+   * instance holds (now, or from an earlier attempt whose answer was lost: the claim carries the
+   * request's own token) is aggregated; one whose key another request holds is a duplicate. A claim
+   * the store did not answer stays held for the next attempt. Resolves false when some claim failed.
+   */
+  async #claimKeyed (): Promise<boolean> {
+    const batch = this.#keyed
+    this.#keyed = []
+    const expireAt = Date.now() + this.#idempotencyWindowMs
+    let results: Array<boolean | Error>
+    try {
+      results = await this.#store.claimOnce(batch.map((k) => ({ key: k.key, token: k.token, expireAt })))
+    } catch (err) {
+      results = batch.map(() => err as Error)
+    }
+    const retry: Keyed[] = []
+    batch.forEach((k, i) => {
+      const won = results[i]
+      if (won instanceof Error) {
+        this.#claimError = won
+        retry.push(k)
+        return
+      }
+      this.#keyedEvents -= k.chat.length + k.fetch.length
+      if (won === true) {
+        for (const e of k.chat) this.#live.addChat(e)
+        for (const e of k.fetch) this.#live.addFetch(e)
+      } else {
+        this.duplicateRequests++
+        this.duplicateEvents += k.chat.length + k.fetch.length
+      }
+    })
+    // Requests accepted while the claims were out come after the ones to retry.
+    this.#keyed = retry.concat(this.#keyed)
+    return retry.length === 0
+  }
+
+  /**
+   * Sets aside a group the store refused for its content: retrying cannot make it land, and waiting
+   * for it would hold up every later batch. It is logged whole, counted, and kept for inspection.
+   */
+  #putAside (g: GroupWrite, err: unknown, seq: number): void {
+    this.setAsideGroups++
+    const ops: SetAside['ops'] = []
+    for (const kw of g.keys) {
+      for (const [op, field, value] of kw.ops) {
+        if (ops.length >= SET_ASIDE_OPS) break
+        ops.push([kw.key, op, field, value])
+      }
+    }
+    const entry: SetAside = { at: Date.now(), reason: err instanceof Error ? err.message : String(err), marker: g.marker, keys: g.keys.map((kw) => kw.key), ops }
+    this.#setAside.push(entry)
+    if (this.#setAside.length > SET_ASIDE_KEPT) this.#setAside.shift()
+    this.#log.error({ seq, setAside: entry }, `flush: the store refused a group for its content; set aside (${entry.reason})`)
   }
 
   /**

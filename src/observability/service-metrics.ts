@@ -17,7 +17,7 @@ export type RejectReason = typeof REJECT_REASONS[number]
 
 /** What the counters are read from at scrape time: plain numbers kept by their owners, so the hot paths only add. */
 export interface MetricSources {
-  buffer: Pick<Flusher, 'acceptedChatEvents' | 'acceptedFetchEvents' | 'flushedEvents' | 'droppedEvents' | 'bufferedKeys' | 'pendingEvents'>
+  buffer: Pick<Flusher, 'acceptedChatEvents' | 'acceptedFetchEvents' | 'flushedEvents' | 'droppedEvents' | 'bufferedKeys' | 'pendingEvents' | 'setAsideGroups' | 'duplicateRequests' | 'duplicateEvents' | 'degraded'>
   cache: { readonly counts: CacheCounts }
 }
 
@@ -59,6 +59,15 @@ export function serviceMetrics (registry: Registry, src: MetricSources): Service
     { chat: () => buffer.acceptedChatEvents, fetch: () => buffer.acceptedFetchEvents })
   mirrored(registry, `${NAMESPACE}events_flushed_total`, 'Events written to the store', () => buffer.flushedEvents)
   mirrored(registry, `${NAMESPACE}events_dropped_total`, 'Accepted events given up unwritten (the store did not answer during shutdown)', () => buffer.droppedEvents)
+  mirrored(registry, `${NAMESPACE}flush_groups_set_aside_total`, 'Flush groups the store refused for their content (e.g. a sum past its largest value): logged whole and set aside so that every other group keeps landing', () => buffer.setAsideGroups)
+  mirrored(registry, `${NAMESPACE}idempotent_duplicates_total`, 'Recording requests whose Idempotency-Key had been applied already: answered 202, their events not counted again', () => buffer.duplicateRequests)
+  mirrored(registry, `${NAMESPACE}idempotent_duplicate_events_total`, 'Events of those requests', () => buffer.duplicateEvents)
+  new Gauge({
+    name: `${NAMESPACE}degraded`,
+    help: '1 while a flush group was set aside within the last hour (GET /readyz says degraded), else 0',
+    registers,
+    collect () { this.set(buffer.degraded ? 1 : 0) }
+  })
   mirroredBy(registry, `${NAMESPACE}read_cache_requests_total`, 'Read-cache lookups: hit (answered from a cached or in-flight answer) or miss (loaded from the store)', 'result',
     { hit: () => cache.counts.lookups - cache.counts.loads, miss: () => cache.counts.loads })
   new Gauge({

@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     ingestBuffer: Flusher
     cardinalityGuard: CardinalityGuard
+    /** Set when a shutdown has begun: readiness answers 503 while recording goes on (src/shutdown.ts). */
+    lifecycle: { draining: boolean }
   }
 }
 
@@ -26,8 +28,10 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     intervalMs: opts.config.flushIntervalMs,
     maxBufferedKeys: opts.config.maxBufferedKeys,
     retentionHours: opts.config.retentionHours,
+    idempotencyWindowMs: opts.config.idempotencyWindowMs,
     log: fastify.log
   })
+  fastify.decorate('lifecycle', { draining: false })
   fastify.decorate('ingestBuffer', flusher)
   fastify.decorate('cardinalityGuard', guard)
   fastify.addHook('onReady', async () => {

@@ -34,7 +34,12 @@ export const ErrorSchema = Type.Object({
   statusCode: Type.Integer(),
   code: Type.Optional(Type.String()),
   error: Type.String(),
-  message: Type.String()
+  message: Type.String(),
+  refused: Type.Optional(Type.Object({
+    type: Type.String({ description: 'model, provider, gateway, model_gateway or model_provider (or another capped kind)' }),
+    id: Type.String({ description: 'the id refused; for a pair, the model, a space, then the gateway or provider' }),
+    limit: Type.Integer({ description: 'the cap it would pass' })
+  }, { description: 'cardinality refusals (429 METRICS_TOO_MANY_IDS): which id is one too many. Events naming other ids are still accepted' }))
 }, { $id: 'Error', description: "Fastify's error shape", examples: [{ statusCode: 400, code: 'METRICS_INVALID_EVENT', error: 'Bad Request', message: 'body[3].ttft_ms must be <= 3600000' }] })
 
 export const NullableNumber = Nullable(Type.Number())

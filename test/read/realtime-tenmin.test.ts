@@ -63,6 +63,7 @@ function minutesOnly (store: MetricsStore): MetricsStore {
     applyGroups: async (seq, groups) => await store.applyGroups(seq, groups),
     shareCounts: async (items) => await store.shareCounts(items),
     claim: async (key, member, expireAt) => await store.claim(key, member, expireAt),
+    claimOnce: async (items) => await store.claimOnce(items),
     fieldNames: async (keys) => await store.fieldNames(keys),
     read: async (reads) => await store.read(reads.map(expand)),
     ping: async () => { await store.ping() },

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from '../helpers/app.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
-import type { SharedCount, Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
+import type { Claim, SharedCount, Fields, GroupWrite, MergeRead, MetricsStore } from '../../src/store/types.js'
 
 interface ErrorBody { statusCode: number, error: string, message: string, code?: string }
 interface RealtimeBody { requests: number, generated_at: string, ttft_ms: { count: number } }
@@ -36,6 +36,10 @@ class FakeStore implements MetricsStore {
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
     return await this.inner.shareCounts(items)
+  }
+
+  async claimOnce (items: Claim[]): Promise<Array<boolean | Error>> {
+    return await this.inner.claimOnce(items)
   }
 
   async claim (key: string, member: string, expireAt: number): Promise<boolean> {
