@@ -41,3 +41,28 @@ t.test('without Redis the server says it uses the embedded store', async (t) => 
   server.proc.kill('SIGINT')
   t.equal(await server.exited, 0, 'SIGINT exits 0 too')
 })
+
+t.test('SIGTERM drains: readiness turns 503 at once while events are still accepted, then all of them are written', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const server = await spawnServer({ REDIS_URL: redis.url, METRICS_FLUSH_INTERVAL_MS: '60000', METRICS_SHUTDOWN_DELAY_MS: '3000' })
+  t.teardown(() => { server.proc.kill('SIGKILL') })
+  const post = async (): Promise<number> => (await fetch(`${server.baseUrl}/api/metrics/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'drain/m', success: true }) })).status
+  t.equal(await post(), 202)
+  server.proc.kill('SIGTERM')
+  // Bounded: the delay is 3 s, readiness must say draining well within it.
+  let ready: { status: number, body: { status?: string } } = { status: 0, body: {} }
+  for (let i = 0; i < 40 && ready.status !== 503; i++) {
+    const res = await fetch(`${server.baseUrl}/readyz`)
+    ready = { status: res.status, body: await res.json() as { status?: string } }
+    if (ready.status !== 503) await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  t.equal(ready.status, 503, 'readiness 503 during the drain')
+  t.equal(ready.body.status, 'draining')
+  t.equal(await post(), 202, 'a request during the drain is still accepted')
+  t.equal(await server.exited, 0, 'exits 0 after the delay')
+  const hours = [bucketName('hour', Date.now()), bucketName('hour', Date.now() - 3_600_000)]
+  let n = 0
+  for (const h of hours) n += Number(await redis.client.hget(`metrics:model:{drain/m}:stats:${h}`, 'n') ?? 0)
+  t.equal(n, 2, 'both events written')
+})
