@@ -8,6 +8,8 @@ const TOKEN_KEY = 'llm-gateway-metrics.read-token'
 const LEADERBOARD_SIZE = 15
 /** The trend is fetched again at most this often while new figures come in. */
 const TREND_REFRESH_MS = 15_000
+/** How often the dashboard asks /readyz whether the service is degraded or draining. */
+const READINESS_POLL_MS = 15_000
 
 const $ = (sel) => document.querySelector(sel)
 
@@ -27,6 +29,8 @@ const state = {
   retryInMs: 0,
   /** topic → message of the stream's last `error` event for it, until the topic comes again. */
   storeErrors: new Map(),
+  /** GET /readyz's answer: status ready, degraded, draining or unavailable. */
+  service: null,
   updatedAt: null
 }
 
@@ -229,6 +233,12 @@ function renderStatus () {
   } else if (state.storeErrors.size > 0) {
     message = `${[...state.storeErrors.values()][0]} The figures shown may be out of date.`
     kind = 'warn'
+  } else if (state.service?.status === 'degraded') {
+    message = `Service degraded: the store refused ${state.service.set_aside_groups} group(s) of recorded figures in the last day (set aside and logged); everything else is being recorded.`
+    kind = 'warn'
+  } else if (state.service?.status === 'draining') {
+    message = 'The service is shutting down; reconnecting to another instance when it is gone.'
+    kind = 'warn'
   }
   banner.hidden = message === null
   banner.textContent = message ?? ''
@@ -385,7 +395,20 @@ $('#range-select').addEventListener('click', (ev) => {
   loadTrend(true)
 })
 
+/** Readiness says whether the service is degraded (a group set aside) or draining: polled, shown in the banner. */
+async function pollReadiness () {
+  try {
+    const res = await fetch('readyz', { cache: 'no-store' })
+    state.service = await res.json()
+  } catch {
+    state.service = null
+  }
+  renderStatus()
+}
+
 takeTokenFromFragment()
 renderBoard()
 renderStatus()
 connect()
+pollReadiness()
+setInterval(pollReadiness, READINESS_POLL_MS)

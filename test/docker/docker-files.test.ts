@@ -4,6 +4,7 @@
  * (the config schema, the start script, the routes, the port).
  */
 import t from 'tap'
+import { graceMs } from '../../src/shutdown.js'
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -272,8 +273,7 @@ t.test('docker-compose.yml: build targets exist in the Dockerfile, commands are 
 
 t.test('docker-compose.yml: the service instances', async (t) => {
   t.ok(appServices.length >= 2, 'one instance by default and one in the cluster profile')
-  const shutdownDelay = Number(/closeWithGrace\(\{\s*delay:\s*([\d_]+)/.exec(read('src/server.ts'))?.[1]?.replaceAll('_', ''))
-  t.ok(shutdownDelay > 0, 'src/server.ts sets the graceful-close deadline')
+  t.match(read('src/server.ts'), /closeWithGrace\(\{ delay: graceMs\(config\.shutdownDelayMs\) \}/, 'src/server.ts sets the graceful-close deadline from the configuration')
   for (const [name, s] of appServices) {
     const env = environment(s)
     for (const key of Object.keys(env)) t.ok(SCHEMA_KEYS.has(key), `${name}: ${key} is a variable of the config schema`)
@@ -282,10 +282,10 @@ t.test('docker-compose.yml: the service instances', async (t) => {
     const port = Number(env.PORT ?? DEFAULT_PORT)
     t.equal(port, DEFAULT_PORT, `${name}: the app's port`)
     t.same(ports(s).map((p) => p.target), [port], `${name}: the published port targets the port the app listens on`)
-    t.ok(parseDuration(s.stop_grace_period) > shutdownDelay, `${name}: docker waits longer than the graceful close (${shutdownDelay} ms) before SIGKILL`)
-
     // What the process sees in the container: the image's ENV, the env file, then `environment`.
     const config = loadConfig({ ...envOf(runtime), ...filledExample, ...env })
+    const shutdownDelay = graceMs(config.shutdownDelayMs)
+    t.ok(parseDuration(s.stop_grace_period) > shutdownDelay, `${name}: docker waits longer than the graceful close (${shutdownDelay} ms) before SIGKILL`)
     t.match(config, { host: '0.0.0.0', port: DEFAULT_PORT, ingestTokens: [filledExample.METRICS_INGEST_TOKEN] }, `${name}: the container environment is a valid configuration`)
   }
   const metrics = services.metrics

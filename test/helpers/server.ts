@@ -14,10 +14,10 @@ export interface ServerProcess {
 
 /**
  * Runs the real server entry (src/server.ts) in a child process with the same TypeScript loader as
- * this test, and resolves once it listens.
+ * this test, and resolves once it listens; on `port` when given (a restart on the same address).
  */
-export async function spawnServer (env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort()
+export async function spawnServer (env: Record<string, string>, port?: number): Promise<ServerProcess> {
+  port ??= await freePort()
   const proc = spawn(process.execPath, [...process.execArgv, SERVER], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
