@@ -4,6 +4,11 @@
  * No dependency on Fastify or Redis: only the global `fetch`.
  *
  *   import { createMetricsClient } from 'llm-gateway-metrics/client'
+ *
+ * Delivery: every batch carries an Idempotency-Key that its retries reuse, so a batch the service
+ * applied but whose answer was lost (a timeout, a reset connection) is not counted twice. Transient
+ * failures are retried with backoff for up to `maxRetryMs`; an event the service refuses for itself
+ * (invalid, an id over a cardinality limit) is set aside without holding up the others.
  */
 import type { components, paths } from './api-types.js'
 import { determineErrorType, type ChatErrorType } from './errors.js'
@@ -17,6 +22,22 @@ export type GatewayFetchEvent = components['schemas']['GatewayFetchEvent']
 export type RouteHint = paths['/api/metrics/route']['get']['responses'][200]['content']['application/json']
 export type RouteOptions = NonNullable<paths['/api/metrics/route']['get']['parameters']['query']> extends infer Q ? Omit<Q, 'model'> : never
 
+/** Events that will never reach the service, reported through `onError` (each counted in the stats counter of the same name). */
+export interface DeliveryError {
+  /**
+   * invalid: the service (or the SDK, for a value that is not a JSON object) found the event invalid;
+   * refused: an id of the event is over one of the service's cardinality limits this hour;
+   * failed: the service refused the request (401, 403, another 4xx, or an event too large alone);
+   * dropped: the queue was full (the oldest waiting events go), or the event was recorded after close();
+   * expired: not delivered within `maxRetryMs` of retrying, or by the end of close().
+   */
+  kind: 'invalid' | 'refused' | 'failed' | 'dropped' | 'expired'
+  count: number
+  /** The HTTP status of the last answer, when there was one. */
+  status?: number
+  message: string
+}
+
 export interface MetricsClientOptions {
   /** Where the service listens, e.g. http://127.0.0.1:3000 */
   baseUrl: string
@@ -26,29 +47,61 @@ export interface MetricsClientOptions {
   flushIntervalMs?: number
   /** Events per request (1..1000); default 500. */
   maxBatch?: number
-  /** Events queued at most (both kinds together); beyond it the oldest of the kind being recorded is dropped and counted. Default 10 000. */
+  /**
+   * Events waiting at most (both kinds together), not counting the batch being sent or retried (at
+   * most `maxBatch` per route); beyond it the oldest waiting event of the kind being recorded is
+   * dropped and counted. Default 10 000.
+   */
   maxQueue?: number
-  /** Time allowed to one request (ms); default 5000. */
+  /** Time allowed to one request (ms); default 5000. A request that times out is retried with the same Idempotency-Key. */
   timeoutMs?: number
+  /**
+   * How long a batch is retried after transient failures (network errors, timeouts, 429 from the rate
+   * limiter, 502, 503, 504), counted from its first attempt (ms); default 300 000. Then its events
+   * are counted as expired. At most 570 000 − timeoutMs: the service remembers an Idempotency-Key for
+   * METRICS_IDEMPOTENCY_WINDOW_MS (10 minutes by default), and a retry it no longer recognized could
+   * apply a batch a second time. Keep maxRetryMs + timeoutMs below that window if it is shortened.
+   */
+  maxRetryMs?: number
+  /** Backoff before the first retry: a random delay up to this (ms, doubling each retry); default 100. */
+  retryBaseMs?: number
+  /** The longest backoff between two retries (ms); default 5000. A Retry-After from the service is waited for even when longer. */
+  retryMaxMs?: number
+  /** How long close() keeps sending and retrying (ms); default 10 000. What is left then is counted as expired. */
+  closeTimeoutMs?: number
+  /** Told about events that will never be delivered. Called asynchronously; what it throws is ignored. */
+  onError?: (e: DeliveryError) => void
+  /** Told about the events the service accepted (202), as sent, with the route they were sent to. What it throws is ignored. */
+  onSent?: (events: unknown[], route: string) => void
   /** One of METRICS_READ_TOKEN, for route() when the service guards its reads; default: `token`. */
   readToken?: string
   /** How long route() keeps an answer before asking again (ms); default 2000. */
   routeCacheMs?: number
-  /** For tests: the fetch and the clock to use. */
+  /** For tests: the fetch and the clock (ms; retries are scheduled by it too) to use. */
   fetch?: typeof fetch
   now?: () => number
 }
 
+/**
+ * Every event recorded is counted in exactly one of sent, dropped, failed, invalid, refused, expired
+ * and queued: their sum is the number of record calls (trackCompletion records at most one each).
+ */
 export interface MetricsClientStats {
-  /** Events waiting to be sent. */
+  /** Events waiting to be sent, being sent, or waiting for a retry. */
   queued: number
   /** Events the service accepted (202). */
   sent: number
-  /** Events dropped because the queue was full. */
+  /** Events dropped because the queue was full, or recorded after close(). */
   dropped: number
-  /** Events the service refused as invalid (400) or unauthorized (401), or that could not be sent after a retry. */
+  /** Events whose request the service refused (401, 403, another 4xx), or too large to send even alone (413). */
   failed: number
-  /** Requests retried after a network error or a 429/503. */
+  /** Events the service refused as invalid (400), or that are not JSON objects. */
+  invalid: number
+  /** Events naming an id over one of the service's cardinality limits (429 METRICS_TOO_MANY_IDS). */
+  refused: number
+  /** Events not delivered within maxRetryMs of retrying, or by the end of close(). */
+  expired: number
+  /** Requests retried after a transient failure. */
   retries: number
 }
 
@@ -73,15 +126,27 @@ export interface MetricsClient {
    * (however old), else null.
    */
   route: (model: string, options?: RouteOptions) => Promise<RouteHint | null>
-  /** Sends everything queued; resolves when done (never rejects). */
+  /**
+   * Sends everything queued; resolves when every event is delivered or set aside, or waits for a
+   * retry after a transient failure (the retry happens later by itself). Never rejects.
+   */
   flush: () => Promise<void>
-  /** Stops the timer and sends everything queued; later records are dropped and counted. */
+  /**
+   * Stops the timer and sends everything queued, retrying for up to closeTimeoutMs; what is left
+   * then is counted as expired. Later records are dropped and counted. Never rejects.
+   */
   close: () => Promise<void>
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Route answers kept at most (distinct model, by, window). */
 const MAX_ROUTE_ENTRIES = 1000
+/** How long the service remembers an Idempotency-Key by default (METRICS_IDEMPOTENCY_WINDOW_MS). */
+const IDEMPOTENCY_WINDOW_MS = 600_000
+/** Room left within that window for a slow last request and the time the first one took to arrive. */
+const WINDOW_MARGIN_MS = 30_000
+/** The gateway the service files a chat event under when it names none. */
+const DEFAULT_GATEWAY = 'default'
 
 function option (v: number | undefined, fallback: number, min: number, max: number): number {
   if (typeof v !== 'number' || Number.isNaN(v)) return fallback
@@ -89,7 +154,133 @@ function option (v: number | undefined, fallback: number, min: number, max: numb
 }
 
 type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
-type Outcome = { kind: 'sent' | 'invalid' | 'refused' | 'network' } | { kind: 'retry', retryAfterMs: number }
+const ROUTES: Route[] = ['/api/metrics/chat', '/api/metrics/gateway/fetch']
+
+/** An id the service refused (429 METRICS_TOO_MANY_IDS): pair ids are "<model> <gateway or provider>". */
+interface Refusal { type: string, id: string, limit?: number }
+
+/** What one request's answer means for its batch. */
+type Answer =
+  | { kind: 'sent' }
+  /** Apply to the events naming the refused id; the rest are resent. */
+  | { kind: 'refused', status: number, message: string, refused: Refusal }
+  /** Some event is at fault: split the batch (at `index` when known); one alone is counted as `as`. */
+  | { kind: 'split', as: 'invalid' | 'refused' | 'failed', status: number, message: string, index?: number }
+  | { kind: 'failed', status: number, message: string }
+  /** Transient: the same batch again, with the same key, not before retryAfterMs. */
+  | { kind: 'retry', status?: number, message: string, retryAfterMs: number }
+
+/** A batch in flight: its key and its retry budget stay with it until the service answers for it. */
+interface Batch {
+  events: string[]
+  key: string
+  attempts: number
+  /** When the next attempt may start (clock ms). */
+  retryAt: number
+  /** After this (clock ms) no retry starts; set at the first attempt. */
+  deadline: number
+  /** An attempt ended without an answer that says nothing was recorded: the service may hold the key already. */
+  unsure: boolean
+}
+
+interface Lane {
+  route: Route
+  /** Events waiting, as JSON. */
+  queue: string[]
+  /** Batches taken from the queue and not yet settled, the next to send first (the parts of a split batch come before the rest). */
+  batches: Batch[]
+  running: Promise<void> | null
+}
+
+let keySeq = 0
+/** A fresh Idempotency-Key: 1..128 characters of [A-Za-z0-9._:-]. */
+function newKey (): string {
+  const c = globalThis.crypto
+  if (typeof c?.randomUUID === 'function') return c.randomUUID()
+  // Without Web Crypto (a plain-HTTP browser page): time, a counter and randomness are unique enough.
+  return `${Date.now().toString(36)}-${(keySeq++).toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`
+}
+
+/** Retry-After in ms: delay-seconds or an HTTP date; 0 when absent or unreadable. */
+function retryAfterMs (header: string | null): number {
+  if (header === null || header.trim() === '') return 0
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(header)
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 0
+}
+
+function describe (err: unknown): string {
+  try {
+    const e = err as { name?: unknown, message?: unknown, cause?: { code?: unknown, message?: unknown } }
+    const cause = e?.cause !== undefined && e.cause !== null ? ` (${String(e.cause.code ?? e.cause.message ?? '')})` : ''
+    return `${String(e?.name ?? 'Error')}: ${String(e?.message ?? err)}${cause}`
+  } catch {
+    return 'an error that cannot be described'
+  }
+}
+
+/** Rejects when `signal` aborts, even if `p` ignores it (a fetch given for tests may). */
+async function unlessAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw signal.reason
+  let onAbort = (): void => {}
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Whether a queued event (JSON) names the refused id, as the service reads the event. */
+function names (route: Route, refusal: Refusal, json: string): boolean {
+  // Queued events are JSON.stringify's output of objects: they parse back.
+  const e = JSON.parse(json) as Record<string, unknown>
+  if (route === '/api/metrics/gateway/fetch') return refusal.type === 'gateway' && e.gateway === refusal.id
+  if (typeof e.model !== 'string') return false
+  const provider = typeof e.provider === 'string' ? e.provider : extractProvider(e.model)
+  const gateway = typeof e.gateway === 'string' ? e.gateway : DEFAULT_GATEWAY
+  switch (refusal.type) {
+    case 'model': return e.model === refusal.id
+    case 'provider': return provider === refusal.id
+    case 'gateway': return gateway === refusal.id
+    case 'model_gateway': return `${e.model} ${gateway}` === refusal.id
+    case 'model_provider': return `${e.model} ${provider}` === refusal.id
+    default: return false
+  }
+}
+
+/** The body of an error answer as an object, or null (absent, not JSON, or cut off). */
+async function errorBody (res: Response, signal: AbortSignal): Promise<Record<string, unknown> | null> {
+  const text = await unlessAborted(res.text(), signal)
+  try {
+    const body = JSON.parse(text) as unknown
+    return body !== null && typeof body === 'object' ? body as Record<string, unknown> : null
+  } catch {
+    return null
+  }
+}
+
+function refusalOf (body: Record<string, unknown> | null): Refusal | undefined {
+  const r = body?.refused as Record<string, unknown> | undefined
+  if (r === null || typeof r !== 'object' || typeof r.type !== 'string' || typeof r.id !== 'string') return undefined
+  return { type: r.type, id: r.id, ...(typeof r.limit === 'number' ? { limit: r.limit } : {}) }
+}
+
+function messageOf (status: number, body: Record<string, unknown> | null): string {
+  const code = typeof body?.code === 'string' ? ` ${body.code}` : ''
+  const message = typeof body?.message === 'string' ? `: ${body.message}` : ''
+  return `HTTP ${status}${code}${message}`
+}
+
+/** The index of the invalid event a 400 names ("body[3].ttft_ms must be …"), if any. */
+function invalidIndex (message: unknown): number | undefined {
+  const m = typeof message === 'string' ? /\bbody\[(\d+)\]/.exec(message) : null
+  return m === null ? undefined : Number(m[1])
+}
 
 export function createMetricsClient (opts: MetricsClientOptions): MetricsClient {
   const base = opts.baseUrl.replace(/\/+$/, '')
@@ -98,22 +289,65 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   const maxBatch = option(opts.maxBatch, 500, 1, 1000)
   const maxQueue = option(opts.maxQueue, 10_000, 1, Number.MAX_SAFE_INTEGER)
   const timeoutMs = option(opts.timeoutMs, 5000, 1, MAX_TIMER_MS)
+  const maxRetryMs = option(opts.maxRetryMs, 300_000, 0, Math.max(0, IDEMPOTENCY_WINDOW_MS - WINDOW_MARGIN_MS - timeoutMs))
+  const retryBaseMs = option(opts.retryBaseMs, 100, 1, MAX_TIMER_MS)
+  const retryMaxMs = option(opts.retryMaxMs, 5000, retryBaseMs, MAX_TIMER_MS)
+  const closeTimeoutMs = option(opts.closeTimeoutMs, 10_000, 0, MAX_TIMER_MS)
   const routeCacheMs = option(opts.routeCacheMs, 2000, 0, MAX_TIMER_MS)
   const readToken = opts.readToken ?? opts.token
   const doFetch = opts.fetch ?? globalThis.fetch
   const now = opts.now ?? (() => performance.now())
   // Events are kept as JSON, serialized when recorded: a later change by the caller does not alter
   // them, and one that cannot be serialized is refused alone instead of sinking its batch.
-  const queues: Record<Route, string[]> = { '/api/metrics/chat': [], '/api/metrics/gateway/fetch': [] }
-  const queued = (): number => queues['/api/metrics/chat'].length + queues['/api/metrics/gateway/fetch'].length
-  const counts = { sent: 0, dropped: 0, failed: 0, retries: 0 }
+  const lanes: Lane[] = ROUTES.map((route) => ({ route, queue: [], batches: [], running: null }))
+  const laneOf = (route: Route): Lane => lanes[route === '/api/metrics/chat' ? 0 : 1]!
+  const waiting = (): number => lanes[0]!.queue.length + lanes[1]!.queue.length
+  const queued = (): number => lanes.reduce((n, l) => l.batches.reduce((m, b) => m + b.events.length, n + l.queue.length), 0)
+  const counts = { sent: 0, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: 0 }
+  /** No more records (close() called). */
   let closed = false
-  let pausedUntil = 0
-  let sending: Promise<void> | null = null
+  /** No more requests (close() is over): requests in flight are aborted. */
+  let stopped = false
+  const stop = new AbortController()
+
+  /** The caller's callbacks must never break delivery: what they throw or reject is ignored. */
+  const safely = (fn: (() => unknown) | undefined): void => {
+    if (fn === undefined) return
+    try {
+      const r = fn() as { then?: unknown } | undefined
+      if (r !== null && typeof r === 'object' && typeof r.then === 'function') (r as Promise<unknown>).then(undefined, () => {})
+    } catch {}
+  }
+  const report = (e: DeliveryError): void => {
+    const onError = opts.onError
+    if (onError !== undefined) safely(() => onError(e))
+  }
+  // Reports from record calls are gathered and made after the caller's code, once per kind and
+  // reason: a full queue drops one event per record, and onError may itself record.
+  const later = new Map<string, DeliveryError>()
+  const reportLater = (kind: DeliveryError['kind'], message: string): void => {
+    const key = `${kind} ${message}`
+    const pending = later.get(key)
+    if (pending !== undefined) {
+      pending.count++
+      return
+    }
+    later.set(key, { kind, count: 1, message })
+    if (later.size === 1) {
+      queueMicrotask(() => {
+        const all = [...later.values()]
+        later.clear()
+        for (const e of all) report(e)
+      })
+    }
+  }
+
+  const newBatch = (events: string[]): Batch => ({ events, key: newKey(), attempts: 0, retryAt: 0, deadline: Infinity, unsure: false })
 
   const enqueue = (route: Route, event: unknown): void => {
     if (closed) {
       counts.dropped++
+      reportLater('dropped', 'recorded after close()')
       return
     }
     let json: string | undefined
@@ -121,107 +355,235 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
       json = JSON.stringify(event)
     } catch {}
     if (json === undefined || event === null || typeof event !== 'object') {
-      counts.failed++
+      counts.invalid++
+      reportLater('invalid', 'not a JSON object')
       return
     }
-    const q = queues[route]
-    q.push(json)
-    if (queued() > maxQueue) {
-      q.shift()
+    const lane = laneOf(route)
+    lane.queue.push(json)
+    if (waiting() > maxQueue) {
+      lane.queue.shift()
       counts.dropped++
+      reportLater('dropped', `the queue was full (maxQueue ${maxQueue}): the oldest waiting event was dropped`)
     }
-    if (q.length >= maxBatch) void flush()
+    // A lane busy with a batch, or waiting to retry one, comes back to its queue by itself.
+    if (lane.queue.length >= maxBatch && lane.running === null && lane.batches.length === 0) void flush()
   }
 
-  const post = async (route: Route, batch: string[]): Promise<Outcome> => {
+  const post = async (route: Route, batch: Batch): Promise<Answer> => {
+    const controller = new AbortController()
+    const timer = setTimeout(() => { controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')) }, timeoutMs)
+    timer.unref?.()
+    const onStop = (): void => { controller.abort(new DOMException('close() ran out of time', 'AbortError')) }
+    stop.signal.addEventListener('abort', onStop, { once: true })
+    const signal = controller.signal
     try {
-      const res = await doFetch(base + route, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {}) },
-        body: `[${batch.join(',')}]`,
-        signal: AbortSignal.timeout(timeoutMs)
-      })
-      await res.body?.cancel().catch(() => {})
-      if (res.status === 202) return { kind: 'sent' }
-      if (res.status === 429 || res.status === 503) {
-        const after = Number(res.headers.get('retry-after'))
-        return { kind: 'retry', retryAfterMs: Number.isFinite(after) && after > 0 ? after * 1000 : flushIntervalMs }
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': batch.key }
+      if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+      const res = await unlessAborted(doFetch(base + route, { method: 'POST', headers, body: `[${batch.events.join(',')}]`, signal }), signal)
+      const status = res.status
+      if (status >= 200 && status < 300) {
+        void res.body?.cancel().catch(() => {})
+        return { kind: 'sent' }
       }
-      if (res.status === 400) return { kind: 'invalid' }
-      return { kind: 'refused' }
-    } catch {
-      return { kind: 'network' }
+      if (status === 400 || status === 429) {
+        // A 429 whose body is cut off cannot be told apart: retried, like any lost answer.
+        const body = await errorBody(res, signal)
+        const message = messageOf(status, body)
+        if (status === 400) return { kind: 'split', as: 'invalid', status, message, index: invalidIndex(body?.message) }
+        const refused = refusalOf(body)
+        if (refused !== undefined) return { kind: 'refused', status, message, refused }
+        if (body?.code === 'METRICS_TOO_MANY_IDS') return { kind: 'split', as: 'refused', status, message }
+        return { kind: 'retry', status, message, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
+      }
+      void res.body?.cancel().catch(() => {})
+      // Too large: smaller parts fit.
+      if (status === 413) return { kind: 'split', as: 'failed', status, message: `HTTP ${status}: the request was too large` }
+      // The request timed out on the service's side, or a 5xx (store down, draining, a proxy in
+      // between): the key makes a retry safe whatever happened to the first attempt.
+      if (status === 408 || status >= 500) return { kind: 'retry', status, message: `HTTP ${status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
+      return { kind: 'failed', status, message: `HTTP ${status}` }
+    } catch (err) {
+      // Network errors (ECONNREFUSED, ECONNRESET, "fetch failed", "terminated") and timeouts alike:
+      // the service may or may not have applied the batch; the same key settles it.
+      return { kind: 'retry', message: describe(err), retryAfterMs: 0 }
+    } finally {
+      clearTimeout(timer)
+      stop.signal.removeEventListener('abort', onStop)
     }
   }
 
-  /**
-   * Sends one batch. A network error is retried once. A 400 means some event is invalid: the batch
-   * is split in halves to send the valid ones and count the invalid ones (at most log2(maxBatch)
-   * levels). A 429/503 puts the batch back and pauses until Retry-After.
-   */
-  const send = async (route: Route, batch: string[]): Promise<void> => {
-    let outcome = await post(route, batch)
-    if (outcome.kind === 'network') {
-      counts.retries++
-      outcome = await post(route, batch)
+  /** Full jitter: a random delay up to base × 2^(attempt − 1), capped; never shorter than Retry-After. */
+  const backoff = (attempts: number, atLeastMs: number): number =>
+    Math.max(atLeastMs, Math.random() * Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempts - 1, 40)))
+
+  const settle = (kind: 'invalid' | 'refused' | 'failed' | 'expired', count: number, message: string, status?: number): void => {
+    counts[kind] += count
+    report({ kind, count, message, ...(status !== undefined ? { status } : {}) })
+  }
+
+  const delivered = (route: Route, batch: Batch): void => {
+    counts.sent += batch.events.length
+    const onSent = opts.onSent
+    if (onSent !== undefined) {
+      safely(() => {
+        const events = batch.events.map((json) => JSON.parse(json) as unknown)
+        return onSent(events, route)
+      })
     }
-    switch (outcome.kind) {
-      case 'sent':
-        counts.sent += batch.length
-        return
-      case 'retry':
+  }
+
+  /** A batch some event of which is at fault: in parts, each with its own key; one event alone is counted. */
+  const split = (lane: Lane, events: string[], as: 'invalid' | 'refused' | 'failed', status: number, message: string, index?: number): void => {
+    if (events.length === 1) {
+      settle(as, 1, message, status)
+      return
+    }
+    // The events before the one a 400 names passed validation; it is confirmed alone, so a message
+    // that named the wrong event could cost a request, never a valid event.
+    const parts = index !== undefined && index < events.length
+      ? [events.slice(0, index), events.slice(index, index + 1), events.slice(index + 1)]
+      : [events.slice(0, events.length >> 1), events.slice(events.length >> 1)]
+    lane.batches.unshift(...parts.filter((p) => p.length > 0).map(newBatch))
+  }
+
+  /** One attempt of the lane's first batch, and what its answer does to it. */
+  const attempt = async (lane: Lane, batch: Batch): Promise<void> => {
+    if (batch.attempts++ === 0) batch.deadline = now() + maxRetryMs
+    const answer = await post(lane.route, batch)
+    if (answer.kind === 'retry') {
+      // A 429 comes before anything is recorded; a lost answer, a timeout or a 5xx may come after.
+      if (answer.status !== 429) batch.unsure = true
+      if (stopped) return // close() is over: counted with the rest
+      const delay = backoff(batch.attempts, answer.retryAfterMs)
+      if (now() + delay > batch.deadline) {
+        lane.batches.shift()
+        settle('expired', batch.events.length, `not delivered within maxRetryMs (${maxRetryMs} ms, ${batch.attempts} attempts); last: ${answer.message}`, answer.status)
+      } else {
         counts.retries++
-        pausedUntil = Date.now() + outcome.retryAfterMs
-        queues[route].unshift(...batch)
-        trim(route)
+        batch.retryAt = now() + delay
+      }
+      return
+    }
+    lane.batches.shift()
+    switch (answer.kind) {
+      case 'sent':
+        delivered(lane.route, batch)
         return
-      case 'invalid':
-        if (batch.length === 1) {
-          counts.failed++
+      case 'refused': {
+        const refusal = answer.refused
+        const hit = batch.events.filter((json) => names(lane.route, refusal, json))
+        if (hit.length === 0) {
+          // The id names none of them as the SDK reads them: find the refused ones by halves.
+          split(lane, batch.events, 'refused', answer.status, answer.message)
           return
         }
-        await send(route, batch.slice(0, batch.length >> 1))
-        await send(route, batch.slice(batch.length >> 1))
+        settle('refused', hit.length, answer.message, answer.status)
+        const rest = batch.events.filter((json) => !names(lane.route, refusal, json))
+        if (rest.length === 0) return
+        // Nothing of the refused request was recorded: the rest goes at once, under a new key. But
+        // when an earlier attempt may have been applied (its answer lost, and the limit reached
+        // since), the rest keeps the key, and its retry budget: the service then applies it once.
+        lane.batches.unshift(batch.unsure ? { ...batch, events: rest, retryAt: 0 } : newBatch(rest))
+        return
+      }
+      case 'split':
+        split(lane, batch.events, answer.as, answer.status, answer.message, answer.index)
         return
       default:
-        counts.failed += batch.length
+        settle('failed', batch.events.length, answer.message, answer.status)
     }
   }
 
-  const trim = (route: Route): void => {
-    const over = queued() - maxQueue
-    if (over > 0) {
-      counts.dropped += over
-      queues[route].splice(0, over)
-    }
+  let wakeTimer: ReturnType<typeof setTimeout> | undefined
+  let wakeAt = Infinity
+  /** Sends again when the earliest retry is due (the flush timer may be much later). */
+  const wakeIn = (ms: number): void => {
+    const at = now() + ms
+    if (wakeTimer !== undefined && wakeAt <= at) return
+    clearTimeout(wakeTimer)
+    wakeAt = at
+    wakeTimer = setTimeout(() => {
+      wakeTimer = undefined
+      wakeAt = Infinity
+      void flush()
+    }, Math.min(Math.max(1, Math.ceil(ms)), MAX_TIMER_MS))
+    wakeTimer.unref?.()
   }
 
-  /** Sends until both queues are empty or a Retry-After pause starts (events recorded meanwhile included). */
-  const drain = async (): Promise<void> => {
-    let progress = true
-    while (progress && Date.now() >= pausedUntil) {
-      progress = false
-      for (const route of Object.keys(queues) as Route[]) {
-        const q = queues[route]
-        if (q.length > 0 && Date.now() >= pausedUntil) {
-          progress = true
-          await send(route, q.splice(0, maxBatch))
-        }
+  /** Sends one route's batches in order until its queue is empty or its next batch waits for a retry. */
+  const runLane = async (lane: Lane): Promise<void> => {
+    while (!stopped) {
+      let batch = lane.batches[0]
+      if (batch === undefined) {
+        if (lane.queue.length === 0) return
+        batch = newBatch(lane.queue.splice(0, maxBatch))
+        lane.batches.push(batch)
       }
+      const wait = batch.retryAt - now()
+      if (wait > 0) {
+        wakeIn(wait)
+        return
+      }
+      await attempt(lane, batch)
     }
   }
+
+  /** Runs every lane that has work; both routes are sent side by side, each in order. */
+  const pump = async (): Promise<void> => {
+    await Promise.all(lanes.map(async (lane) => {
+      lane.running ??= runLane(lane).catch(() => {}).finally(() => { lane.running = null })
+      await lane.running
+    }))
+  }
+
+  const sendable = (): boolean => !stopped && lanes.some((l) => {
+    const next = l.batches[0]
+    return next !== undefined ? next.retryAt <= now() : l.queue.length > 0
+  })
 
   const flush = async (): Promise<void> => {
-    // A flush already running may have checked a queue before the latest record: run again after it.
-    while (queued() > 0 && Date.now() >= pausedUntil) {
-      if (sending === null) sending = drain().finally(() => { sending = null })
-      await sending
-    }
-    if (sending !== null) await sending
+    // A lane that finished may have missed the latest record: run again while anything can go now.
+    do {
+      await pump()
+    } while (sendable())
   }
 
   const timer = setInterval(() => { void flush() }, flushIntervalMs)
   timer.unref?.()
+
+  const shutDown = async (): Promise<void> => {
+    closed = true
+    clearInterval(timer)
+    let timeUp = false
+    let endTimer: ReturnType<typeof setTimeout> | undefined
+    const end = new Promise<void>((resolve) => { endTimer = setTimeout(() => { timeUp = true; resolve() }, closeTimeoutMs) })
+    try {
+      while (!timeUp) {
+        await Promise.race([flush(), end])
+        if (timeUp || queued() === 0) break
+        // Everything left waits for a retry: wait for the earliest (or the end).
+        const next = Math.min(...lanes.map((l) => l.batches[0]?.retryAt ?? Infinity)) - now()
+        let pause: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([new Promise<void>((resolve) => { pause = setTimeout(resolve, Math.min(Math.max(1, Math.ceil(next)), MAX_TIMER_MS)) }), end])
+        clearTimeout(pause)
+      }
+    } finally {
+      clearTimeout(endTimer)
+    }
+    stopped = true
+    stop.abort()
+    clearTimeout(wakeTimer)
+    await Promise.all(lanes.map(async (l) => { await l.running }))
+    for (const lane of lanes) {
+      const left = lane.queue.length + lane.batches.reduce((n, b) => n + b.events.length, 0)
+      lane.queue.length = 0
+      lane.batches.length = 0
+      // A request cut short may still have been applied: "expired" means not confirmed.
+      if (left > 0) settle('expired', left, `not delivered by the end of close() (closeTimeoutMs ${closeTimeoutMs} ms) to ${lane.route}`)
+    }
+  }
+  let closing: Promise<void> | null = null
 
   const trackCompletion = (t: { model: string, gateway?: string, provider?: string }): CompletionTracker => {
     if (t === null || typeof t !== 'object') t = { model: String(t) }
@@ -293,15 +655,8 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
     stats: () => ({ queued: queued(), ...counts }),
     flush,
     async close () {
-      closed = true
-      clearInterval(timer)
-      pausedUntil = 0
-      await flush()
-      // What the service would still not take is dropped, and counted: never silently.
-      for (const q of Object.values(queues)) {
-        counts.dropped += q.length
-        q.length = 0
-      }
+      closing ??= shutDown()
+      await closing
     }
   }
 }

@@ -70,6 +70,6 @@ t.test('npm pack: the SDK works installed alone', async (t) => {
   t.equal(out.provider, 'anthropic')
   t.equal(out.errorType, 'rate_limit')
   t.same(out.clientMethods, ['close', 'flush', 'recordChat', 'recordGatewayFetch', 'route', 'stats', 'trackCompletion'])
-  t.same(out.stats, { queued: 1, sent: 0, dropped: 0, failed: 0, retries: 0 })
+  t.same(out.stats, { queued: 1, sent: 0, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: 0 })
   t.equal(out.apiTypesLoads, true, 'the api-types subpath resolves too')
 })

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createMetricsClient, type ChatEvent, type MetricsClient, type MetricsClientOptions } from '../../src/client/index.js'
+import { createMetricsClient, type ChatEvent, type MetricsClient, type MetricsClientOptions, type MetricsClientStats, type DeliveryError } from '../../src/client/index.js'
 import { build } from '../helpers/app.js'
 
 const TOKEN = 'sdk-ingest-token-0123456789'
@@ -20,6 +20,9 @@ const TOKEN = 'sdk-ingest-token-0123456789'
 const NEVER = 1_000_000_000
 const CLIENT_MODULE = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** Every counter, zero unless given. */
+const stats = (s: Partial<MetricsClientStats>): MetricsClientStats => ({ queued: 0, sent: 0, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: 0, ...s })
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -126,7 +129,7 @@ t.test('batching: 250 events with maxBatch 100 are exactly 3 POSTs, and every on
   t.same(rec.sent.map((s) => s.body.length).sort((a, b) => b - a), [100, 100, 50], 'of 100, 100 and 50 events')
   t.ok(rec.sent.every((s) => s.url === `${baseUrl}/api/metrics/chat`), 'all to /api/metrics/chat')
   t.same(rec.sent.flatMap((s) => s.body.map((e) => (e as { output_tokens: number }).output_tokens)), Array.from({ length: 250 }, (_, i) => i), 'in order, each once')
-  t.same(c.stats(), { queued: 0, sent: 250, dropped: 0, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 250, dropped: 0, failed: 0, retries: 0 }))
   await landAll(app)
   const rt = await realtime(app, 'model', 'batch/m')
   t.equal(rt.requests, 250, 'realtime counts exactly 250 requests')
@@ -145,7 +148,7 @@ t.test('recordGatewayFetch lands under gateway_fetches', async (t) => {
   c.recordGatewayFetch({ gateway: 'gw-fetch', status: 'error', timestamp: now - 500 })
   await c.flush()
   t.same(rec.sent.map((s) => s.url), [`${baseUrl}/api/metrics/gateway/fetch`], 'one request to /api/metrics/gateway/fetch')
-  t.same(c.stats(), { queued: 0, sent: 4, dropped: 0, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 4, dropped: 0, failed: 0, retries: 0 }))
   await landAll(app)
   const rt = await realtime(app, 'gateway', 'gw-fetch')
   t.ok(rt.gateway_fetches !== undefined, 'gateway_fetches present')
@@ -168,7 +171,7 @@ t.test('the token is sent; a wrong or missing token is counted as failed, never 
   t.equal(good.sent.length, 2)
   t.ok(good.sent.every((s) => s.authorization === `Bearer ${TOKEN}`), 'Authorization: Bearer <token> on every request')
   t.ok(good.sent.every((s) => !s.url.includes(TOKEN)), 'never in the URL')
-  t.same(ok.stats(), { queued: 0, sent: 4, dropped: 0, failed: 0, retries: 0 })
+  t.same(ok.stats(), stats({ queued: 0, sent: 4, dropped: 0, failed: 0, retries: 0 }))
 
   const bad = recordingFetch()
   const wrong = client(t, { baseUrl, token: 'a-wrong-token-of-enough-chars', flushIntervalMs: NEVER, fetch: bad.fetch })
@@ -176,12 +179,12 @@ t.test('the token is sent; a wrong or missing token is counted as failed, never 
   wrong.recordGatewayFetch({ gateway: 'gw-auth-bad', status: 'success' })
   await t.resolves(wrong.flush(), 'flush resolves')
   t.equal(bad.sent.length, 2, 'one request per route, no retry of a 401')
-  t.same(wrong.stats(), { queued: 0, sent: 0, dropped: 0, failed: 6, retries: 0 }, 'all six counted as failed')
+  t.same(wrong.stats(), stats({ queued: 0, sent: 0, dropped: 0, failed: 6, retries: 0 }), 'all six counted as failed')
 
   const none = client(t, { baseUrl, flushIntervalMs: NEVER })
   none.recordChat(chat('auth/bad'))
   await none.flush()
-  t.same(none.stats(), { queued: 0, sent: 0, dropped: 0, failed: 1, retries: 0 }, 'no token: failed too')
+  t.same(none.stats(), stats({ queued: 0, sent: 0, dropped: 0, failed: 1, retries: 0 }), 'no token: failed too')
 
   await landAll(app)
   t.equal((await realtime(app, 'model', 'auth/good')).requests, 3)
@@ -209,7 +212,8 @@ t.test('record* return undefined synchronously and never throw, whatever they ar
   const s = c.stats()
   t.equal(s.queued, 0)
   t.equal(s.sent, 0, 'none of it was accepted')
-  t.equal(s.failed, garbage.length * 2, 'every one counted as failed')
+  t.equal(s.invalid, garbage.length * 2, 'every one counted as invalid')
+  t.equal(s.failed, 0)
 
   const tracker = c.trackCompletion({ model: 'garbage/tracker' })
   t.doesNotThrow(() => tracker.firstToken())
@@ -229,7 +233,7 @@ t.test('trackCompletion and fail() never throw, even on pathological errors or o
   t.doesNotThrow(() => c.trackCompletion(undefined as never), 'trackCompletion(undefined)')
 })
 
-t.test('a batch with one invalid event: the valid ones land, failed counts the invalid ones', async (t) => {
+t.test('a batch with one invalid event: the valid ones land, invalid counts the others', async (t) => {
   const { app, baseUrl } = await liveApp(t)
   const rec = recordingFetch()
   const c = client(t, { baseUrl, flushIntervalMs: NEVER, fetch: rec.fetch })
@@ -237,7 +241,7 @@ t.test('a batch with one invalid event: the valid ones land, failed counts the i
     c.recordChat(i === 7 ? chat('split/m', { ttft_ms: -5 }) : chat('split/m'))
   }
   await c.flush()
-  t.same(c.stats(), { queued: 0, sent: 19, dropped: 0, failed: 1, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 19, dropped: 0, invalid: 1, retries: 0 }))
   t.ok(rec.sent.length <= 2 * Math.ceil(Math.log2(20)) + 1, `split in a bounded number of requests (${rec.sent.length})`)
   await landAll(app)
   t.equal((await realtime(app, 'model', 'split/m')).requests, 19, 'the 19 valid events landed')
@@ -246,7 +250,7 @@ t.test('a batch with one invalid event: the valid ones land, failed counts the i
   const bad = new Set([0, 13, 14, 63])
   for (let i = 0; i < 64; i++) c2.recordChat(bad.has(i) ? chat('has space') : chat('split/m2'))
   await c2.flush()
-  t.same(c2.stats(), { queued: 0, sent: 60, dropped: 0, failed: 4, retries: 0 }, 'four invalid: failed = 4')
+  t.same(c2.stats(), stats({ queued: 0, sent: 60, dropped: 0, invalid: 4, retries: 0 }), 'four invalid: invalid = 4')
   await landAll(app)
   t.equal((await realtime(app, 'model', 'split/m2')).requests, 60)
 
@@ -255,7 +259,7 @@ t.test('a batch with one invalid event: the valid ones land, failed counts the i
   c3.recordGatewayFetch({ gateway: 'gw-split', status: 'success', error_type: 'timeout' })
   c3.recordGatewayFetch({ gateway: 'gw-split', status: 'error' })
   await c3.flush()
-  t.same(c3.stats(), { queued: 0, sent: 2, dropped: 0, failed: 1, retries: 0 }, 'same for gateway fetches')
+  t.same(c3.stats(), stats({ queued: 0, sent: 2, dropped: 0, invalid: 1, retries: 0 }), 'same for gateway fetches')
 })
 
 t.test('an event that cannot be serialized does not take the valid events of its batch with it', async (t) => {
@@ -267,28 +271,32 @@ t.test('an event that cannot be serialized does not take the valid events of its
   await c.flush()
   const s = c.stats()
   t.equal(s.sent, 9, 'the 9 valid events are sent')
-  t.equal(s.failed, 1, 'only the BigInt event fails')
+  t.equal(s.invalid, 1, 'only the BigInt event is set aside, as invalid')
   t.equal(s.retries, 0, 'not a network error: nothing to retry')
   await landAll(app)
   t.equal((await realtime(app, 'model', 'unserializable/m')).requests, 9)
 })
 
-t.test('a server that accepts and never answers: bounded by timeoutMs, one retry, counted as failed', async (t) => {
-  let requests = 0
+t.test('a server that accepts and never answers: each request bounded by timeoutMs, retried with the same key, then expired', async (t) => {
+  const keys: string[] = []
   const { baseUrl } = await rawServer(t, (req) => {
-    requests++
+    keys.push(String(req.headers['idempotency-key']))
     req.resume() // read the body, never answer
   })
-  const timeoutMs = 200
-  const c = client(t, { baseUrl, timeoutMs, flushIntervalMs: NEVER })
+  const errors: DeliveryError[] = []
+  const c = createMetricsClient({ baseUrl, timeoutMs: 200, maxRetryMs: 500, retryBaseMs: 1, retryMaxMs: 20, closeTimeoutMs: 60_000, flushIntervalMs: NEVER, onError: (e) => { errors.push(e) } })
   for (let i = 0; i < 5; i++) t.equal(c.recordChat(chat('hang/m')), undefined, 'recordChat returns at once')
   t.equal(c.stats().queued, 5)
-  const started = Date.now()
   await t.resolves(c.flush(), 'flush resolves')
-  const took = Date.now() - started
-  t.ok(took < timeoutMs * 2 + 3000, `flush took ${took} ms (safety bound only)`)
-  t.same(c.stats(), { queued: 0, sent: 0, dropped: 0, failed: 5, retries: 1 }, 'failed = 5 after one retry')
-  t.equal(requests, 2, 'the request and its one retry')
+  t.equal(c.stats().queued, 5, 'after a timeout the batch waits for its retry, still counted as queued')
+  await t.resolves(c.close(), 'close() resolves')
+  const s = c.stats()
+  t.same(s, stats({ expired: 5, retries: s.retries }), 'expired = 5, nothing else')
+  t.ok(s.retries >= 1, `retried (${s.retries} times)`)
+  t.ok(keys.length >= 2, `the request and its retries reached the server (${keys.length})`)
+  t.equal(new Set(keys).size, 1, 'every attempt carried the same Idempotency-Key')
+  t.same(errors.map((e) => [e.kind, e.count]), [['expired', 5]], 'reported once through onError')
+  t.match(errors[0]?.message, /maxRetryMs/)
 })
 
 t.test('a client whose requests hang does not hold the process open', async (t) => {
@@ -309,19 +317,25 @@ t.test('a client whose requests hang does not hold the process open', async (t) 
   const flushed = await run('flush')
   t.notOk(flushed.killed, 'exits by itself after flush() of hanging requests')
   t.equal(flushed.code, 0, flushed.out)
-  t.match(flushed.out, /"failed":3/, 'the three events were counted as failed')
+  t.match(flushed.out, /"queued":3/, 'the three events wait for a retry')
   const idle = await run('idle')
   t.notOk(idle.killed, 'exits by itself with events still queued (the timer does not hold it)')
   t.equal(idle.code, 0, idle.out)
 })
 
-t.test('a down server: no throw, no rejection, failed counted after one retry', async (t) => {
+t.test('a down server: no throw, no rejection; retried for maxRetryMs, then expired and reported', async (t) => {
   const port = await closedPort()
-  const c = client(t, { baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 2000, flushIntervalMs: NEVER })
+  const errors: DeliveryError[] = []
+  const c = createMetricsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 2000, maxRetryMs: 300, retryBaseMs: 1, retryMaxMs: 20, flushIntervalMs: NEVER, onError: (e) => { errors.push(e) } })
   for (let i = 0; i < 4; i++) t.doesNotThrow(() => c.recordChat(chat('down/m')))
   c.recordGatewayFetch({ gateway: 'gw-down', status: 'success' })
   await t.resolves(c.flush())
-  t.same(c.stats(), { queued: 0, sent: 0, dropped: 0, failed: 5, retries: 2 }, 'one retry per batch (two routes), then failed')
+  await t.resolves(c.close())
+  const s = c.stats()
+  t.same(s, stats({ expired: 5, retries: s.retries }), 'all five expired, none counted elsewhere')
+  t.ok(s.retries >= 2, `each batch was retried (${s.retries} retries)`)
+  t.same(errors.map((e) => [e.kind, e.count]).sort(), [['expired', 1], ['expired', 4]], 'one report per batch')
+  t.ok(errors.every((e) => /ECONNREFUSED/.test(e.message)), 'naming the last error')
 })
 
 t.test('bounded queue: maxQueue 10, 15 records → 5 dropped, the oldest', async (t) => {
@@ -330,21 +344,21 @@ t.test('bounded queue: maxQueue 10, 15 records → 5 dropped, the oldest', async
   const c = client(t, { baseUrl, maxQueue: 10, maxBatch: 1000, flushIntervalMs: NEVER, fetch: rec.fetch })
   for (let i = 0; i < 15; i++) c.recordChat(chat('queue/m', { output_tokens: i }))
   t.equal(rec.sent.length, 0, 'nothing sent yet')
-  t.same(c.stats(), { queued: 10, sent: 0, dropped: 5, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 10, sent: 0, dropped: 5, failed: 0, retries: 0 }))
   await c.flush()
   t.same(rec.sent.flatMap((s) => s.body.map((e) => (e as { output_tokens: number }).output_tokens)), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14], 'events 0..4 were dropped')
-  t.same(c.stats(), { queued: 0, sent: 10, dropped: 5, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 10, dropped: 5, failed: 0, retries: 0 }))
   await landAll(app)
   t.equal((await realtime(app, 'model', 'queue/m')).requests, 10)
 })
 
 for (const status of [503, 429]) {
-  t.test(`${status} with Retry-After: the batch is put back and sent later, nothing lost`, async (t) => {
-    const bodies: Array<{ status: number, body: unknown[] }> = []
+  t.test(`${status} with Retry-After: the batch waits and is sent again, with the same key, nothing lost`, async (t) => {
+    const bodies: Array<{ status: number, body: unknown[], key: unknown }> = []
     const { baseUrl } = await rawServer(t, (req, res) => {
       void readBody(req).then((body) => {
         const first = bodies.length === 0
-        bodies.push({ status: first ? status : 202, body })
+        bodies.push({ status: first ? status : 202, body, key: req.headers['idempotency-key'] })
         if (first) {
           res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '1' })
           res.end(JSON.stringify({ statusCode: status, error: 'busy', message: 'busy' }))
@@ -358,7 +372,7 @@ for (const status of [503, 429]) {
     for (let i = 0; i < 6; i++) c.recordChat(chat('retry-after/m', { output_tokens: i }))
     await c.flush()
     t.equal(bodies.length, 1, 'first attempt refused')
-    t.equal(c.stats().queued, 6, 'the batch is back in the queue')
+    t.equal(c.stats().queued, 6, 'the batch waits for its retry')
     t.equal(c.stats().failed, 0)
     for (let i = 0; i < 100 && c.stats().sent < 6; i++) await sleep(50)
     const s = c.stats()
@@ -369,6 +383,7 @@ for (const status of [503, 429]) {
     t.ok(s.retries >= 1, 'counted as a retry')
     t.equal(bodies.length, 2, 'nothing sent during the pause: exactly one more request')
     t.same(bodies[1]?.body.map((e) => (e as { output_tokens: number }).output_tokens), [0, 1, 2, 3, 4, 5], 'the same events, each once')
+    t.equal(bodies[1]?.key, bodies[0]?.key, 'under the same Idempotency-Key')
   })
 }
 
@@ -379,7 +394,7 @@ t.test('close() sends everything queued; later records are dropped and counted',
   for (let i = 0; i < 7; i++) c.recordChat(chat('close/m'))
   c.recordGatewayFetch({ gateway: 'gw-close', status: 'success', model_count: 3 })
   await t.resolves(c.close())
-  t.same(c.stats(), { queued: 0, sent: 8, dropped: 0, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 8, dropped: 0, failed: 0, retries: 0 }))
   const requests = rec.sent.length
   t.equal(c.recordChat(chat('close/m')), undefined)
   t.doesNotThrow(() => c.recordGatewayFetch({ gateway: 'gw-close', status: 'success' }))
@@ -387,7 +402,7 @@ t.test('close() sends everything queued; later records are dropped and counted',
   await t.resolves(c.flush())
   await t.resolves(c.close(), 'a second close() is harmless')
   t.equal(rec.sent.length, requests, 'nothing sent after close()')
-  t.same(c.stats(), { queued: 0, sent: 8, dropped: 3, failed: 0, retries: 0 }, 'three dropped after close')
+  t.same(c.stats(), stats({ queued: 0, sent: 8, dropped: 3, failed: 0, retries: 0 }), 'three dropped after close')
   await landAll(app)
   t.equal((await realtime(app, 'model', 'close/m')).requests, 7)
   t.equal((await realtime(app, 'gateway', 'gw-close')).gateway_fetches.fetches, 1)
@@ -408,7 +423,7 @@ t.test('flush() and close() during a flush in progress also send what was record
   void c2.flush() // as the timer would
   c2.recordChat(chat('race/close'))
   await c2.close()
-  t.same(c2.stats(), { queued: 0, sent: 2, dropped: 0, failed: 0, retries: 0 }, 'close() sent the chat event recorded during the flush')
+  t.same(c2.stats(), stats({ queued: 0, sent: 2, dropped: 0, failed: 0, retries: 0 }), 'close() sent the chat event recorded during the flush')
   await landAll(app)
   t.equal((await realtime(app, 'model', 'race/close')).requests, 1)
 })
@@ -436,7 +451,7 @@ t.test('trackCompletion with a fake clock', async (t) => {
   t.equal(c.stats().queued, 1, 'one event, once')
   await c.flush()
   t.same(events(), [{ model: 'track/m', gateway: 'gw-track', success: true, ttft_ms: 120, total_time_ms: 900, output_tokens: 78, input_tokens: 10 }])
-  t.same(c.stats(), { queued: 0, sent: 1, dropped: 0, failed: 0, retries: 0 })
+  t.same(c.stats(), stats({ queued: 0, sent: 1, dropped: 0, failed: 0, retries: 0 }))
 
   rec.sent.length = 0
   clock = 1000
@@ -506,7 +521,9 @@ t.test('options that are not usable numbers (NaN from an unset variable, Infinit
     'process.exit(0)'
   ].join('\n'))
   const cases: Array<Record<string, string>> = [
-    { maxBatch: 'NaN' }, { maxQueue: 'NaN' }, { flushIntervalMs: 'NaN' }, { flushIntervalMs: 'Infinity' }, { timeoutMs: 'NaN' }, { timeoutMs: 'Infinity' }
+    { maxBatch: 'NaN' }, { maxQueue: 'NaN' }, { flushIntervalMs: 'NaN' }, { flushIntervalMs: 'Infinity' },
+    // Six children at most: more, compiling at once, can outlast the guard on a busy machine.
+    { timeoutMs: 'NaN', maxRetryMs: 'NaN', retryBaseMs: 'NaN' }, { timeoutMs: 'Infinity', retryMaxMs: 'Infinity', closeTimeoutMs: 'NaN' }
   ]
   const results = await Promise.all(cases.map(async (opts) => await runChild(script, [JSON.stringify(opts)], 20_000)))
   cases.forEach((opts, i) => {

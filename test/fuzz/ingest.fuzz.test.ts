@@ -78,8 +78,10 @@ const own = (o: Json, k: string): unknown => hasOwn(o, k) ? o[k] : undefined
 /** Length in characters (Unicode code points; a lone surrogate counts as one). */
 const chars = (s: string): number => Array.from(s).length
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+/** Ids must be well-formed Unicode (no lone surrogate from a `\ud800` escape): two such ids would reach the store as one. */
 function isId (v: unknown, max: number, noWhitespace: boolean): boolean {
-  return typeof v === 'string' && chars(v) >= 1 && chars(v) <= max && !CONTROL.test(v) && !(noWhitespace && WHITESPACE.test(v))
+  return typeof v === 'string' && !LONE_SURROGATE.test(v) && chars(v) >= 1 && chars(v) <= max && !CONTROL.test(v) && !(noWhitespace && WHITESPACE.test(v))
 }
 const isMs = (v: unknown): boolean => typeof v === 'number' && v >= 0 && v <= MAX_MS
 const isCount = (v: unknown, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
@@ -132,6 +134,7 @@ function chatProblem (e: unknown, now: number): string | null {
     if (success) return 'error_type with success: true'
   }
   for (const f of ['input_tokens', 'output_tokens']) if (hasOwn(e, f) && !isCount(e[f], MAX_TOKENS)) return f
+  if (hasOwn(e, 'streamed') && typeof e.streamed !== 'boolean') return 'streamed'
   if (hasOwn(e, 'timestamp')) return timeProblem(e.timestamp, now)
   return null
 }
