@@ -105,6 +105,8 @@ export interface MetricsClientStats {
   retries: number
 }
 
+export interface TrackOptions { model: string, gateway?: string, provider?: string, streamed?: boolean }
+
 export interface CompletionTracker {
   /** Call at the first content chunk; later calls are ignored. */
   firstToken: () => void
@@ -117,7 +119,12 @@ export interface CompletionTracker {
 export interface MetricsClient {
   recordChat: (event: ChatEvent) => void
   recordGatewayFetch: (event: GatewayFetchEvent) => void
-  trackCompletion: (opts: { model: string, gateway?: string, provider?: string }) => CompletionTracker
+  /**
+   * Times one completion. `streamed: false` for an answer that comes whole: it gives no
+   * tokens-per-second sample (it has no generation time of its own), though `firstToken()` may still
+   * mark when the answer arrived.
+   */
+  trackCompletion: (opts: TrackOptions) => CompletionTracker
   stats: () => MetricsClientStats
   /**
    * Where to send a request for `model`: the service's ranked candidates (GET /api/metrics/route),
@@ -585,12 +592,12 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   }
   let closing: Promise<void> | null = null
 
-  const trackCompletion = (t: { model: string, gateway?: string, provider?: string }): CompletionTracker => {
+  const trackCompletion = (t: TrackOptions): CompletionTracker => {
     if (t === null || typeof t !== 'object') t = { model: String(t) }
     const started = now()
     let ttft: number | undefined
     let done = false
-    const base = { model: t.model, ...(t.gateway !== undefined ? { gateway: t.gateway } : {}), ...(t.provider !== undefined ? { provider: t.provider } : {}) }
+    const base = { model: t.model, ...(t.gateway !== undefined ? { gateway: t.gateway } : {}), ...(t.provider !== undefined ? { provider: t.provider } : {}), ...(t.streamed === false ? { streamed: false } : {}) }
     const ms = (v: number): number => Math.min(3_600_000, Math.max(0, Math.round(v * 1000) / 1000))
     return {
       firstToken () {
