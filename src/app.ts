@@ -1,4 +1,6 @@
-import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { type ConnectionError, type FastifyHttpOptions, type FastifyInstance, type FastifyLoggerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
@@ -24,7 +26,7 @@ import statusRoutes from './routes/status.js'
 import { SharedSchemas } from './schemas/common.js'
 import { ChatEventSchema, FetchEventSchema } from './schemas/ingest.js'
 import type { MetricsStore } from './store/types.js'
-import { describeErrors, rejectNonFiniteQuery } from './validation.js'
+import { describeErrors, refuseMediaType, rejectNonFiniteQuery } from './validation.js'
 import { withHook } from './plugins/route-hooks.js'
 
 export interface AppOptions {
@@ -33,17 +35,52 @@ export interface AppOptions {
   store?: MetricsStore | undefined
 }
 
+/** A request (headers and body) must arrive whole within this long; Node answers 408 after it. */
+export const REQUEST_TIMEOUT_MS = 15_000
+
+/**
+ * How often Node looks for requests past the timeout: a slow body is cut between REQUEST_TIMEOUT_MS
+ * and REQUEST_TIMEOUT_MS plus this (Node's default is 30 s).
+ */
+export const TIMEOUT_CHECK_MS = 1_000
+
+/** Seconds a client is told to wait (Retry-After) when a read found the store unreachable. */
+export const STORE_RETRY_AFTER_S = 2
+
+/**
+ * Node's own refusals before any route (431 for oversized headers, 400 for a bad Content-Length, 408
+ * for a slow request), answered as Fastify answers them. Fastify's handler logs the error whole, and
+ * Node's parse errors carry `rawPacket`, the request's raw bytes with the Authorization header: only
+ * the error's code is logged here.
+ */
+export function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'Client Timeout']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size'] : [400, 'Client Error']
+  this.log.trace({ code: err.code, status }, 'client error')
+  if (socket.writable) {
+    const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
 /**
  * Fastify's own options: one function for the server and the tests, so both validate and log alike.
  * Request bodies are limited to 1 MiB; the Authorization header never reaches the logs.
  */
-export function serverOptions (config: Config, logger: false | FastifyLoggerOptions = { level: config.logLevel }): FastifyServerOptions {
+export function serverOptions (config: Config, logger: false | FastifyLoggerOptions = { level: config.logLevel }): FastifyHttpOptions<Server> {
   return {
     // LOG_LEVEL=silent: no logger at all, rather than a child logger per request that writes nothing.
     logger: logger === false || logger.level === 'silent' ? false : { ...logger, redact: ['req.headers.authorization'] },
     bodyLimit: 1_048_576,
-    // A slow client cannot hold a connection open forever (the handler itself never waits on Redis).
-    requestTimeout: 15_000,
+    // A slow client cannot hold a connection open for long (the handler itself never waits on Redis).
+    // Node 20 enforces it only when the server is created with it: Fastify's own option, set on the
+    // server afterwards, let a trickled body run 60 to 90 s.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     schemaErrorFormatter: (errors, dataVar) => new Error(describeErrors(errors as Parameters<typeof describeErrors>[0], dataVar))
@@ -53,6 +90,14 @@ export function serverOptions (config: Config, logger: false | FastifyLoggerOpti
 /** The service as a plugin: stores and buffers first, then routes. Nothing runs at import. */
 export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
   for (const schema of [...SharedSchemas, ChatEventSchema, FetchEventSchema]) fastify.addSchema(schema)
+  // Bodies are JSON only: anything else (text/plain included, which Fastify parses by default) is 415.
+  fastify.removeContentTypeParser('text/plain')
+  fastify.addContentTypeParser('*', refuseMediaType)
+  // A read that found the store unreachable says when to try again.
+  fastify.addHook('onError', (_request, reply, error, done) => {
+    if (error.code === 'METRICS_STORE_UNAVAILABLE') void reply.header('retry-after', String(STORE_RETRY_AFTER_S))
+    done()
+  })
   // Only routes with a query schema can receive a coerced non-finite number.
   fastify.addHook('onRoute', (route) => {
     if (route.schema?.querystring !== undefined) route.preHandler = withHook(route.preHandler, rejectNonFiniteQuery, 'first')

@@ -17,4 +17,15 @@ async function main (): Promise<void> {
   await app.listen({ host: config.host, port: config.port })
 }
 
-void main()
+/**
+ * A start-up failure the operator must fix (Redis refusing the password or the database) is one line;
+ * anything else its stack, never the error object whole (a Redis client error carries the command
+ * that failed, password included).
+ */
+function startupFailed (err: unknown): never {
+  const e = err instanceof Error ? err : new Error(String(err))
+  process.stderr.write(`start-up error: ${e.name === 'StartupError' ? e.message : e.stack ?? e.message}\n`)
+  process.exit(1)
+}
+
+main().catch(startupFailed)

@@ -16,6 +16,13 @@ declare module 'fastify' {
     /** Hash of the bearer token that authenticated the request, if any (rate-limit key). */
     tokenId?: string
   }
+  interface FastifyInstance {
+    /**
+     * Asked for each request refused for its token: an error to answer instead of the 401 (too many
+     * refusals from that address), else undefined. Set by the limits plugin; null: always the 401.
+     */
+    authFailureLimit: ((request: FastifyRequest, reply: FastifyReply) => Error | undefined) | null
+  }
 }
 
 function digest (token: string): Buffer {
@@ -43,7 +50,8 @@ const MAX_REMEMBERED = 64
  * remembered, so a quick answer only says "this is a configured token", which the 202 says anyway;
  * any other string takes the constant-time path above. Looking a string up compares it whole (V8
  * compares string contents only after equal lengths and equal hashes), so a guess sharing a prefix
- * with a token is not answered faster than any other wrong guess.
+ * with a token is not answered faster than any other wrong guess. Each refusal is first offered to
+ * `authFailureLimit`, which answers 429 instead once an address has been refused too often.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const tokens: Record<AuthScope, Buffer[]> = {
@@ -51,6 +59,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     read: opts.config.readTokens.map(digest)
   }
   fastify.decorateRequest('tokenId', undefined)
+  fastify.decorate('authFailureLimit', null)
   /** The token id of `given` if it is one of `accepted`, compared in constant time. */
   const verify = (given: string, accepted: Buffer[]): string | undefined => {
     const d = digest(given)
@@ -74,6 +83,12 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
           done()
           return
         }
+      }
+      // Refusals count against a limit per address, so guessing tokens is throttled.
+      const limited = fastify.authFailureLimit?.(request, reply)
+      if (limited !== undefined) {
+        done(limited)
+        return
       }
       void reply.header('www-authenticate', 'Bearer')
       done(new UnauthorizedError(scope === 'ingest' ? 'METRICS_INGEST_TOKEN' : 'METRICS_READ_TOKEN'))

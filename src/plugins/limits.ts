@@ -1,3 +1,4 @@
+import createError from '@fastify/error'
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
@@ -6,6 +7,19 @@ import { SharedRateLimit } from '../ingest/shared-rate-limit.js'
 
 /** How often each instance adds its rate-limit counts to the shared counters. */
 export const RATE_LIMIT_SYNC_MS = 250
+
+/**
+ * Requests refused for a missing or wrong token that one address may make a minute; beyond it they
+ * get 429. A gateway with the right token is never counted here, so a shared address is no risk to it.
+ */
+export const AUTH_FAILURES_PER_MINUTE = 100
+
+const RateLimitedError = createError('METRICS_RATE_LIMITED', '%s', 429)
+
+/** A window as the messages state it: `1 s`, `60 s`, `1500 ms`. */
+export function describeWindow (ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`
+}
 
 /** The @fastify/rate-limit store over a SharedRateLimit: one counter per key for every route. */
 export function rateLimitStore (shared: Pick<SharedRateLimit, 'incr'>) {
@@ -28,16 +42,25 @@ export function isLimited (url: string): boolean {
 /**
  * CORS from the CORS_ORIGINS allow-list (none: no CORS headers), and a rate limit per bearer token
  * (else per IP) on the /api/ routes, shared by all instances through the store without a round trip
- * per request (see SharedRateLimit). Health and docs routes are never limited.
+ * per request (see SharedRateLimit). Health and docs routes are never limited. Requests refused for
+ * their token are limited apart, per IP, to AUTH_FAILURES_PER_MINUTE.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const { config } = opts
   if (config.corsOrigins.length > 0) {
-    await fastify.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'] })
+    await fastify.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] })
   }
   if (config.rateLimitMax === 0) return
-  const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member: fastify.ingestBuffer.instanceId })
-  fastify.addHook('onClose', async () => { shared.close() })
+  const member = fastify.ingestBuffer.instanceId
+  const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member })
+  const failures = new SharedRateLimit(fastify.metricsStore, { windowMs: 60_000, syncMs: RATE_LIMIT_SYNC_MS, member })
+  fastify.addHook('onClose', async () => { shared.close(); failures.close() })
+  fastify.authFailureLimit = (request, reply) => {
+    const { current, ttl } = failures.incr(`f:${request.ip}`)
+    if (current <= AUTH_FAILURES_PER_MINUTE) return undefined
+    void reply.header('retry-after', String(Math.ceil(ttl / 1000)))
+    return new RateLimitedError(`more than ${AUTH_FAILURES_PER_MINUTE} requests a minute from this address without a valid token; retry after the Retry-After delay`)
+  }
   // Which routes are limited is decided once per route, here, rather than by an allow-list asked on
   // every request: the rate-limit plugin (whose onRoute hook runs after this one) then adds no hook at
   // all to the others, and a limited request is spared the allow-list call and its await.
@@ -57,7 +80,8 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
       statusCode: ctx.statusCode,
       code: 'METRICS_RATE_LIMITED',
       error: 'Too Many Requests',
-      message: `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry after the Retry-After delay`
+      // The configured window (ctx.after is what is left of the current one).
+      message: `rate limit of ${ctx.max} requests per ${describeWindow(config.rateLimitWindowMs)} exceeded; retry after the Retry-After delay`
     })
   })
 }, { name: 'limits', dependencies: ['store', 'ingest', 'auth'] })

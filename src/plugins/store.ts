@@ -35,8 +35,14 @@ export default fp<StorePluginOptions>(async (fastify, opts) => {
     fastify.log.info('no REDIS_URL or REDIS_HOST set: using the embedded in-process store (data lives as long as this process)')
   } else {
     const redis = new RedisStore(config.redis)
-    redis.client.on('error', (err: Error) => { fastify.log.warn({ err: err.message }, 'redis connection error') })
+    let starting = true
+    redis.client.on('error', (err: Error & { lastNodeError?: Error }) => {
+      // A refusal at start-up (password, database) ends it with its own line: see connect().
+      if (starting && (err.name === 'ReplyError' || err.lastNodeError?.name === 'ReplyError')) return
+      fastify.log.warn({ err: err.message }, 'redis connection error')
+    })
     const connected = await redis.connect(CONNECT_WAIT_MS)
+    starting = false
     if (connected) fastify.log.info('connected to redis')
     else fastify.log.error('redis is not answering; serving anyway, events are buffered until it does')
     store = redis

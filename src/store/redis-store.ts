@@ -101,20 +101,36 @@ export class RedisStore implements MetricsStore {
 
   /**
    * Connects, waiting at most `timeoutMs`. Rejects on an error Redis itself answered (wrong password,
-   * unknown database): those do not heal by reconnecting. A network failure resolves false and
-   * leaves the client reconnecting in the background.
+   * no password, unknown database): those do not heal by reconnecting. The rejection is a new error
+   * named `StartupError` whose one-line message says what to fix; the client's own error carries the
+   * command that failed, password included (`HELLO 3 AUTH user password`), so it is never passed on.
+   * A network failure resolves false and leaves the client reconnecting in the background.
    */
   async connect (timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined
     let replyError: Error | undefined
-    const onError = (err: Error): void => { if (err.name === 'ReplyError') replyError ??= err }
+    // A cluster reports a node's refusal as the last node error of a failed slots refresh.
+    const onError = (err: Error & { lastNodeError?: Error }): void => {
+      const reply = err.name === 'ReplyError' ? err : err.lastNodeError?.name === 'ReplyError' ? err.lastNodeError : undefined
+      replyError ??= reply
+    }
     this.client.on('error', onError)
     const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
     try {
       const ok = await Promise.race([this.client.connect().then(() => true, () => false), timeout])
       if (replyError !== undefined) {
         this.client.disconnect()
-        throw replyError
+        const options = this.client instanceof Cluster ? this.client.options.redisOptions ?? {} : this.client.options
+        const said = options.password !== undefined && options.password !== '' ? replyError.message.split(options.password).join('***') : replyError.message
+        const code = said.split(' ', 1)[0]!
+        const why = code === 'WRONGPASS'
+          ? 'authentication failed (WRONGPASS): check REDIS_PASSWORD or the password in REDIS_URL'
+          : code === 'NOAUTH'
+            ? 'a password is required (NOAUTH): set REDIS_PASSWORD or put the password in REDIS_URL'
+            : /DB index is out of range/i.test(said)
+              ? `database ${String(options.db ?? 0)} does not exist (${said}): check REDIS_DB or the database in REDIS_URL`
+              : `refused the connection (${said})`
+        throw Object.assign(new Error(`redis: ${why}`), { name: 'StartupError', code })
       }
       return ok
     } finally {

@@ -76,6 +76,7 @@ t.test('GET /metrics after traffic: each counter equals what was sent', async (t
       readTokens: [READ],
       cacheTtlMs: 60_000,
       rateLimitMax: 20,
+      rateLimitWindowMs: 60_000,
       maxBufferedKeys: 30,
       maxIds: { model: 3, provider: 100, gateway: 100 }
     }

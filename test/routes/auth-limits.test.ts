@@ -92,6 +92,7 @@ t.test('CORS allow-list', async (t) => {
   const preflight = await app.inject({ method: 'OPTIONS', url: '/api/metrics/chat', headers: { origin: 'https://dash.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } })
   t.equal(preflight.statusCode, 204)
   t.match(String(preflight.headers['access-control-allow-headers']), /authorization/)
+  t.match(String(preflight.headers['access-control-allow-headers']), /idempotency-key/, 'a browser may send an Idempotency-Key')
   const other = await app.inject({ url: '/api/metrics/realtime?id=x', headers: { origin: 'https://evil.example' } })
   t.notOk('access-control-allow-origin' in other.headers, 'another origin gets no CORS header')
   const { app: closed } = await build(t)
