@@ -30,8 +30,10 @@ export const EnvSchema = Type.Object({
   METRICS_MAX_BUFFERED_KEYS: Int(100, 100_000_000, 200_000),
   METRICS_IDEMPOTENCY_WINDOW_MS: Int(1000, 86_400_000, 600_000),
   METRICS_SHUTDOWN_DELAY_MS: Int(0, 300_000, 5000),
-  METRICS_RATE_LIMIT_MAX: Int(0, 1_000_000_000, 60_000),
-  METRICS_RATE_LIMIT_WINDOW_MS: Int(1000, 86_400_000, 60_000),
+  // 20 000 requests a second per token (else per IP): twice what one gateway sending 10 000 events/s
+  // one per request needs (docs/operations.md, "Rate limits").
+  METRICS_RATE_LIMIT_MAX: Int(0, 1_000_000_000, 20_000),
+  METRICS_RATE_LIMIT_WINDOW_MS: Int(1000, 86_400_000, 1_000),
   CORS_ORIGINS: Type.Optional(Type.String()),
   METRICS_MAX_MODELS: Int(1, 1_000_000, 1000),
   METRICS_MAX_PROVIDERS: Int(1, 1_000_000, 100),
@@ -41,8 +43,12 @@ export const EnvSchema = Type.Object({
   METRICS_STREAM_INTERVAL_MS: Int(100, 60_000, 2000),
   METRICS_STREAM_HEARTBEAT_MS: Int(100, 300_000, 15_000),
   METRICS_STREAM_MAX_SUBSCRIBERS: Int(1, 100_000, 1000),
+  METRICS_READ_CONCURRENCY: Int(1, 64, 2),
+  METRICS_READ_QUEUE: Int(0, 10_000, 64),
+  METRICS_READ_BUDGET_MS: Int(0, 1000, 500),
   METRICS_MAX_MODEL_GATEWAYS: Int(1, 10_000_000, 5000),
   METRICS_MAX_MODEL_PROVIDERS: Int(1, 10_000_000, 2000),
+  METRICS_MAX_CATALOG_IDS: Int(1, 100_000_000, 50_000),
   // Health states, baselines and anomalies (docs/health.md says why each default is what it is).
   METRICS_STATUS_MIN_SAMPLES: Int(1, 1_000_000, H.minSamples),
   METRICS_STATUS_CONSECUTIVE_MINUTES: Int(1, 20, H.consecutiveMinutes),
@@ -75,7 +81,7 @@ export interface Config {
   idempotencyWindowMs: number
   /** On SIGTERM: how long readiness says 503 while the service still accepts, before it stops listening. */
   shutdownDelayMs: number
-  /** Requests per window per token (else per IP); 0 turns rate limiting off. */
+  /** Requests per window per token (else per IP); 0 turns rate limiting off (token refusals included). */
   rateLimitMax: number
   rateLimitWindowMs: number
   /** Origins allowed by CORS; empty: no CORS headers. */
@@ -89,8 +95,15 @@ export interface Config {
   genAiExport: { enabled: boolean, topModels: number }
   /** GET /api/metrics/stream: push interval, heartbeat comment interval, open streams at most. */
   stream: { intervalMs: number, heartbeatMs: number, maxSubscribers: number }
+  /**
+   * Store reads of the read routes and the stream: in flight at once, waiting at most, and milliseconds
+   * of store round trips per second (0: no such limit); beyond them a read is answered 503.
+   */
+  readBudget: { concurrency: number, queue: number, msPerSecond: number }
   /** Distinct model × gateway and model × provider pairs per hour bucket, likewise. */
   maxPairs: { model_gateway: number, model_provider: number }
+  /** Model-list entries stored per hour (each new list's ids, one per fetch carrying a list), likewise. */
+  maxCatalogIds: number
   /** Thresholds of the health states, baselines and anomalies. */
   health: HealthThresholds
 }
@@ -167,7 +180,9 @@ export function fromEnv (e: Env): Config {
     maxIds: { model: e.METRICS_MAX_MODELS, provider: e.METRICS_MAX_PROVIDERS, gateway: e.METRICS_MAX_GATEWAYS },
     genAiExport: { enabled: e.METRICS_EXPORT_GENAI === 'true', topModels: e.METRICS_EXPORT_GENAI_TOP },
     stream: { intervalMs: e.METRICS_STREAM_INTERVAL_MS, heartbeatMs: e.METRICS_STREAM_HEARTBEAT_MS, maxSubscribers: e.METRICS_STREAM_MAX_SUBSCRIBERS },
+    readBudget: { concurrency: e.METRICS_READ_CONCURRENCY, queue: e.METRICS_READ_QUEUE, msPerSecond: e.METRICS_READ_BUDGET_MS },
     maxPairs: { model_gateway: e.METRICS_MAX_MODEL_GATEWAYS, model_provider: e.METRICS_MAX_MODEL_PROVIDERS },
+    maxCatalogIds: e.METRICS_MAX_CATALOG_IDS,
     health: {
       minSamples: e.METRICS_STATUS_MIN_SAMPLES,
       consecutiveMinutes: e.METRICS_STATUS_CONSECUTIVE_MINUTES,

@@ -31,7 +31,22 @@ function eventTime (raw: number | string | undefined, at: string, l: Limits): nu
   return ts
 }
 
+/**
+ * An unpaired UTF-16 surrogate: `u` mode reads a pair as one code point (not in `Cs`), so only an
+ * unpaired half matches. It has no UTF-8 form: Redis would receive U+FFFD in its place, and two ids
+ * differing only there would share every key (and one flush marker, which would skip the second).
+ */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** Refuses an id that is not well-formed Unicode, naming the field. */
+function wellFormed (id: string | undefined, field: string): void {
+  if (id !== undefined && LONE_SURROGATE.test(id)) throw new EventValidationError(`${field} must be well-formed Unicode: it holds an unpaired surrogate (\\u${id.codePointAt(id.search(LONE_SURROGATE))!.toString(16)}), which has no UTF-8 form`)
+}
+
 function chatEvent (b: ChatEventBody, at: string, l: Limits): ChatEvent {
+  wellFormed(b.model, `${at}.model`)
+  wellFormed(b.provider, `${at}.provider`)
+  wellFormed(b.gateway, `${at}.gateway`)
   if (b.success && b.error_type !== undefined) throw new EventValidationError(`${at}.error_type is only allowed when success is false`)
   return {
     model: b.model,
@@ -52,6 +67,8 @@ function fetchEvent (b: FetchEventBody, at: string, l: Limits): FetchEvent {
   const success = b.status === 'success'
   if (success && b.error_type !== undefined) throw new EventValidationError(`${at}.error_type is only allowed when status is error`)
   if (!success && b.models !== undefined) throw new EventValidationError(`${at}.models is only allowed when status is success`)
+  wellFormed(b.gateway, `${at}.gateway`)
+  if (b.models !== undefined) for (let i = 0; i < b.models.length; i++) wellFormed(b.models[i], `${at}.models[${i}]`)
   const models = b.models === undefined ? undefined : distinctSorted(b.models)
   return {
     gateway: b.gateway,

@@ -6,7 +6,11 @@ import { StringEnum } from './common.js'
 export const MAX_BATCH = 1000
 export const MAX_MS = 3_600_000
 export const MAX_TOKENS = 10_000_000
-/** Ids: no whitespace or control characters (models); no control characters (provider, gateway). */
+/**
+ * Ids: no whitespace or control characters (models); no control characters (provider, gateway). Every
+ * id must also be well-formed Unicode (no unpaired surrogate, which has no UTF-8 form and would merge
+ * with other ids in Redis): checked in src/ingest/normalize.ts, where the message can say why.
+ */
 export const MODEL_PATTERN = '^[^\\s\\p{Cc}]+$'
 export const NAME_PATTERN = '^[^\\p{Cc}]+$'
 
@@ -18,12 +22,14 @@ export const TimestampSchema = Type.Union([
 const Ms = (description: string) => Type.Number({ minimum: 0, maximum: MAX_MS, description })
 const Tokens = () => Type.Integer({ minimum: 0, maximum: MAX_TOKENS })
 
-const ModelId = (opts: { description?: string, examples?: string[] } = {}) => Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, ...opts })
+const WELL_FORMED = 'well-formed Unicode (an unpaired surrogate such as \\ud800 is a 400)'
+const ModelId = (opts: { description?: string, examples?: string[] } = {}) => Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, description: `no whitespace or control characters; ${WELL_FORMED}`, ...opts })
+const Name = (description: string) => Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: `${description}no control characters; ${WELL_FORMED}` })
 
 export const ChatEventSchema = Type.Object({
   model: ModelId({ examples: ['anthropic/claude-3.5-sonnet'] }),
-  provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: extractProvider(model)' })),
-  gateway: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN, description: 'default: "default"' })),
+  provider: Type.Optional(Name('default: extractProvider(model); ')),
+  gateway: Type.Optional(Name('default: "default"; ')),
   success: Type.Boolean(),
   ttft_ms: Type.Optional(Ms('time to first token')),
   total_time_ms: Type.Optional(Ms('total time')),
@@ -42,12 +48,12 @@ export const ChatEventSchema = Type.Object({
 })
 
 export const FetchEventSchema = Type.Object({
-  gateway: Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN }),
+  gateway: Name(''),
   status: StringEnum(['success', 'error']),
   model_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   response_time_ms: Type.Optional(Ms('time the model-list fetch took')),
   error_type: Type.Optional(StringEnum(['timeout', 'error'], { description: 'only with status: error; default error' })),
-  models: Type.Optional(Type.Array(ModelId(), { maxItems: MAX_CATALOG_MODELS, description: `only with status: success; the model ids the gateway's catalog listed (at most ${MAX_CATALOG_MODELS}; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog` })),
+  models: Type.Optional(Type.Array(ModelId(), { maxItems: MAX_CATALOG_MODELS, description: `only with status: success; the model ids the gateway's catalog listed (at most ${MAX_CATALOG_MODELS}; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog. Counted against METRICS_MAX_CATALOG_IDS per hour: one entry per fetch, plus the list's ids the first time the gateway sends that list in the hour; beyond it 429` })),
   timestamp: Type.Optional(TimestampSchema)
 }, {
   $id: 'GatewayFetchEvent',

@@ -69,3 +69,11 @@ export function markerKey (groupTag: string, instanceId: string): string {
 export function idempotencyKey (route: 'chat' | 'fetch', key: string): string {
   return `${KEY_PREFIX}idem:{${route}:${encodeId(key)}}`
 }
+
+/**
+ * A per-hour counter the instances share (instance → its count; `MetricsStore.shareCounts`), for a
+ * cap the activity index cannot tell: the entries of gateways' model lists stored in the hour.
+ */
+export function quotaKey (name: 'catalog', hour: string): string {
+  return `${KEY_PREFIX}quota:{${name}}:${hour}`
+}
