@@ -208,7 +208,7 @@ t.test('a lost reply to a rate-limit sync does not count requests twice', async 
   const redis = await startRedis(t)
   if (redis === null) return
   const proxy = await RedisCutProxy.start(redis.port)
-  const app = await buildApp({ config: defaultConfig({ redis: { url: proxy.url }, flushIntervalMs: 50, cacheTtlMs: 0, rateLimitMax: 1000 }), logger: false })
+  const app = await buildApp({ config: defaultConfig({ redis: { url: proxy.url }, flushIntervalMs: 50, cacheTtlMs: 0, rateLimitMax: 1000, rateLimitWindowMs: 60_000 }), logger: false })
   t.teardown(async () => {
     await app.close()
     await proxy.close()
