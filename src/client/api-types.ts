@@ -50,7 +50,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: 200 when the store answers, else 503 */
+        /** Readiness: 200 when the store answers (ready or degraded), else 503 (unavailable, or draining on shutdown) */
         get: {
             parameters: {
                 query?: never;
@@ -67,28 +67,38 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @enum {string} */
-                            status: "ready" | "unavailable";
+                            /**
+                             * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
+                             * @enum {string}
+                             */
+                            status: "ready" | "degraded" | "draining" | "unavailable";
                             /** @enum {string} */
                             store: "redis" | "memory";
                             /** @description events accepted and not yet written */
                             pending_events: number;
+                            /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
+                            set_aside_groups: number;
                         };
                     };
                 };
-                /** @description The store does not answer */
+                /** @description The store does not answer, or the service is shutting down */
                 503: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
-                            /** @enum {string} */
-                            status: "ready" | "unavailable";
+                            /**
+                             * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
+                             * @enum {string}
+                             */
+                            status: "ready" | "degraded" | "draining" | "unavailable";
                             /** @enum {string} */
                             store: "redis" | "memory";
                             /** @description events accepted and not yet written */
                             pending_events: number;
+                            /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
+                            set_aside_groups: number;
                         };
                     };
                 };
@@ -118,7 +128,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -230,7 +243,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -475,15 +491,17 @@ export interface paths {
         };
         /**
          * Models ranked by health score
-         * @description health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now.
+         * @description health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now. min_requests is rounded up to 1, 2 or 5 × a power of ten (the answer says which), and every limit up to 10, 25, 50 or 100 is cut from the leaderboard of that length, so that few distinct leaderboards are ever computed.
          */
         get: {
             parameters: {
                 query?: {
                     order?: "desc" | "asc";
+                    /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
                     limit?: number;
                     /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
                     window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                    /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
                     min_requests?: number;
                 };
                 header?: never;
@@ -503,6 +521,8 @@ export interface paths {
                         "application/json": {
                             window: components["schemas"]["WindowInfo"];
                             order: string;
+                            /** @description the threshold applied: min_requests rounded up to 1, 2 or 5 × a power of ten */
+                            min_requests: number;
                             entries: {
                                 rank: number;
                                 model: string;
@@ -690,7 +710,7 @@ export interface paths {
         };
         /**
          * One point per bucket of a metric of a model, provider or gateway
-         * @description Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID.
+         * @description Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID. The points are the last of trends computed over 6, 24, 72 or 168 hours (by minute: 2 hours), shared by every hours value up to it.
          */
         get: {
             parameters: {
@@ -703,6 +723,7 @@ export interface paths {
                     metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
                     /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics */
                     stat?: "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99";
+                    /** @description the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares */
                     hours?: number;
                     /** @description minute only with hours <= 2 */
                     resolution?: "hour" | "minute";
@@ -1092,14 +1113,14 @@ export interface paths {
         };
         /**
          * Health state changes of a model, provider or gateway
-         * @description The state now and its changes (when, from what, to what, why), kept for METRICS_RETENTION_HOURS; hours beyond the retention read only what is kept.
+         * @description The state now and its changes (when, from what, to what, why), kept for METRICS_RETENTION_HOURS; hours beyond the retention read only what is kept. The changes are cut from a history computed over 24 hours, 7, 30, 90 or 365 days (within the retention), shared by every hours value up to it.
          */
         get: {
             parameters: {
                 query: {
                     type?: "model" | "provider" | "gateway";
                     id: string;
-                    /** @description changes of the last H hours (this hour and the H−1 before); beyond METRICS_RETENTION_HOURS nothing is kept */
+                    /** @description changes of the last H hours (this hour and the H−1 before); beyond METRICS_RETENTION_HOURS nothing is kept; cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
                     hours?: number;
                 };
                 header?: never;
@@ -1239,15 +1260,15 @@ export interface paths {
         };
         /**
          * A gateway's model catalog and its changes
-         * @description From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches.
+         * @description From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches. Cut from a catalog computed over 24 hours, 7, 30, 90 or 365 days (within the retention) with 20 or 100 changes, shared by every hours and limit up to them.
          */
         get: {
             parameters: {
                 query: {
                     gateway: string;
-                    /** @description fetches of the last H hours (this hour and the H−1 before) */
+                    /** @description fetches of the last H hours (this hour and the H−1 before); cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
                     hours?: number;
-                    /** @description most changes answered (the latest) */
+                    /** @description most changes answered (the latest): cut from 20 or 100 computed */
                     limit?: number;
                 };
                 header?: never;
@@ -1417,7 +1438,7 @@ export interface paths {
          *     - `realtime`: the answer of GET /api/metrics/realtime for type, id and window;
          *     - `error`: {topic, statusCode, code, message} when a topic could not be computed (the store is unreachable); the stream stays open.
          *
-         *     The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen. A comment line (`: ping`) comes every METRICS_STREAM_HEARTBEAT_MS. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.
+         *     The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen: the leaderboard and sparklines for min_requests rounded up to 1, 2 or 5 × a power of ten and for 10, 25, 50 or 100 entries (each stream gets the first `limit`), like GET /api/metrics/health/leaderboard. The computations count against the instance's read budget (METRICS_READ_*): a snapshot the budget has no room for keeps its last frame until the next interval. A comment line (`: ping`) comes every METRICS_STREAM_HEARTBEAT_MS; a client that takes no bytes for two heartbeats is dropped. One stream per connection. HEAD answers the headers without opening a stream. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.
          */
         get: {
             parameters: {
@@ -1425,9 +1446,11 @@ export interface paths {
                     /** @description repeat for several: topic=leaderboard&topic=providers */
                     topic?: ("leaderboard" | "sparklines" | "providers" | "gateways" | "realtime")[];
                     order?: "desc" | "asc";
+                    /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
                     limit?: number;
                     /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
                     window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                    /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
                     min_requests?: number;
                     type?: "model" | "provider" | "gateway";
                     /** @description the realtime topic's id (required with it) */
@@ -1555,6 +1578,15 @@ export interface components {
             code?: string;
             error: string;
             message: string;
+            /** @description cardinality refusals (429 METRICS_TOO_MANY_IDS): which id is one too many. Events naming other ids are still accepted */
+            refused?: {
+                /** @description model, provider, gateway, model_gateway or model_provider (or another capped kind) */
+                type: string;
+                /** @description the id refused; for a pair, the model, a space, then the gateway or provider */
+                id: string;
+                /** @description the cap it would pass */
+                limit: number;
+            };
         };
         /**
          * @description a figure of the window, of the period before it, and of the 7-day baseline of the same hours of day; changes in % (null when either side is null or 0)
@@ -1593,11 +1625,14 @@ export interface components {
          *     }
          */
         ChatEvent: {
-            /** @example anthropic/claude-3.5-sonnet */
+            /**
+             * @description no whitespace or control characters; well-formed Unicode (an unpaired surrogate such as \ud800 is a 400)
+             * @example anthropic/claude-3.5-sonnet
+             */
             model: string;
-            /** @description default: extractProvider(model) */
+            /** @description default: extractProvider(model); no control characters; well-formed Unicode (an unpaired surrogate such as \ud800 is a 400) */
             provider?: string;
-            /** @description default: "default" */
+            /** @description default: "default"; no control characters; well-formed Unicode (an unpaired surrogate such as \ud800 is a 400) */
             gateway?: string;
             success: boolean;
             /** @description time to first token */
@@ -1611,6 +1646,8 @@ export interface components {
             error_type?: "timeout" | "rate_limit" | "network" | "other";
             input_tokens?: number;
             output_tokens?: number;
+            /** @description false: the answer came whole, so it has no generation time and gives no tokens-per-second sample (its ttft_ms, if given, is still counted). Default true */
+            streamed?: boolean;
             /** @description event time; default: time received. Older than the retention or more than 5 minutes ahead: 400 */
             timestamp?: number | string;
         };
@@ -1640,6 +1677,7 @@ export interface components {
          *     }
          */
         GatewayFetchEvent: {
+            /** @description no control characters; well-formed Unicode (an unpaired surrogate such as \ud800 is a 400) */
             gateway: string;
             /** @enum {string} */
             status: "success" | "error";
@@ -1651,7 +1689,7 @@ export interface components {
              * @enum {string}
              */
             error_type?: "timeout" | "error";
-            /** @description only with status: success; the model ids the gateway's catalog listed (at most 5000; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog */
+            /** @description only with status: success; the model ids the gateway's catalog listed (at most 5000; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog. Counted against METRICS_MAX_CATALOG_IDS per hour: one entry per fetch, plus the list's ids the first time the gateway sends that list in the hour; beyond it 429 */
             models?: string[];
             /** @description event time; default: time received. Older than the retention or more than 5 minutes ahead: 400 */
             timestamp?: number | string;

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Flusher } from '../ingest/flusher.js'
 import type { CacheCounts } from '../plugins/read-cache.js'
+import type { ReadBudget } from '../read/budget.js'
 import { DurationHistogram } from './request-durations.js'
 
 /** Prefix of the service's own series (the HTTP histogram keeps its conventional name). */
@@ -19,6 +20,8 @@ export type RejectReason = typeof REJECT_REASONS[number]
 export interface MetricSources {
   buffer: Pick<Flusher, 'acceptedChatEvents' | 'acceptedFetchEvents' | 'flushedEvents' | 'droppedEvents' | 'bufferedKeys' | 'pendingEvents' | 'setAsideGroups' | 'duplicateRequests' | 'duplicateEvents' | 'degraded'>
   cache: { readonly counts: CacheCounts }
+  /** The read budget (src/read/budget.ts), when there is one. */
+  reads?: Pick<ReadBudget, 'active' | 'queued' | 'admitted' | 'refused' | 'chargedMs'>
 }
 
 export interface ServiceMetrics {
@@ -76,6 +79,14 @@ export function serviceMetrics (registry: Registry, src: MetricSources): Service
     registers,
     collect () { this.set(buffer.bufferedKeys) }
   })
+  const reads = src.reads
+  if (reads !== undefined) {
+    mirroredBy(registry, `${NAMESPACE}store_reads_total`, 'Store reads of the read routes and the stream: admitted within the read budget, or refused (503 METRICS_READ_BUSY)', 'result',
+      { admitted: () => reads.admitted, refused: () => reads.refused })
+    mirrored(registry, `${NAMESPACE}store_read_seconds_total`, 'Time the store spent on reads admitted by the read budget (its METRICS_READ_BUDGET_MS is per second)', () => reads.chargedMs / 1000)
+    new Gauge({ name: `${NAMESPACE}store_reads_in_flight`, help: 'Store reads in flight (limit: METRICS_READ_CONCURRENCY)', registers, collect () { this.set(reads.active) } })
+    new Gauge({ name: `${NAMESPACE}store_reads_waiting`, help: 'Store reads waiting for the read budget (limit: METRICS_READ_QUEUE)', registers, collect () { this.set(reads.queued) } })
+  }
   new Gauge({
     name: `${NAMESPACE}buffer_pending_events`,
     help: 'Events accepted and not yet written to the store',

@@ -89,7 +89,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   const registry = new Registry()
   // Made now rather than at the first scrape, so the event-loop delay monitor has samples by then.
   const processMetrics = processRegistry()
-  const m = serviceMetrics(registry, { buffer: ingestBuffer, cache: readCache })
+  const m = serviceMetrics(registry, { buffer: ingestBuffer, cache: readCache, reads: fastify.readBudget })
   ingestBuffer.observer = {
     attempted: (seconds, ok) => {
       m.flushDuration.observe(seconds)

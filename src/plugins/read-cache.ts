@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config.js'
+import { budgetedReader, ReadBudget, type StoreReader } from '../read/budget.js'
 
 export interface Cached<T> { value: T, maxAgeSec: number }
 
@@ -20,13 +21,33 @@ export interface ReadCache {
 declare module 'fastify' {
   interface FastifyInstance {
     readCache: ReadCache
+    /** The share of the store that reads may take (METRICS_READ_*), with its counts. */
+    readBudget: ReadBudget
+    /** The store for the read routes and the stream: every read goes through `readBudget`. */
+    readStore: StoreReader
   }
 }
 
 const MAX_ENTRIES = 10_000
 
-/** Decorates `readCache`: an LRU with TTL METRICS_CACHE_TTL_MS (0: no caching, misses still coalesce). */
+/**
+ * A read waits at most this long for its turn under the read budget, then gets 503. Longer than the
+ * store's command timeout (2 s): reads queued behind reads that hang on a frozen store are answered
+ * for what the store did (503 METRICS_STORE_UNAVAILABLE), not refused as busy.
+ */
+export const READ_MAX_WAIT_MS = 2500
+
+/**
+ * Decorates `readCache`: an LRU with TTL METRICS_CACHE_TTL_MS (0: no caching, misses still coalesce);
+ * and `readStore`, the store as reads may use it: within `readBudget`. A cache hit costs the store
+ * nothing; only the loads behind misses go through the budget.
+ */
 export default fp<{ config: Config }>(async (fastify, opts) => {
+  const budget = new ReadBudget({ ...opts.config.readBudget, maxWaitMs: READ_MAX_WAIT_MS })
+  fastify.decorate('readBudget', budget)
+  fastify.decorate('readStore', budgetedReader(fastify.metricsStore, budget))
+  fastify.addHook('onClose', async () => { budget.close() })
+
   const ttl = opts.config.cacheTtlMs
   const counts: CacheCounts = { lookups: 0, loads: 0 }
   let readCache: ReadCache
@@ -64,4 +85,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     }
   }
   fastify.decorate('readCache', readCache)
-}, { name: 'read-cache' })
+}, { name: 'read-cache', dependencies: ['store'] })

@@ -1,6 +1,9 @@
+import type { EventEmitter } from 'node:events'
+import type { Writable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import type { Config } from '../config.js'
+import { isReadBusy } from '../read/budget.js'
 import { SseConnection } from '../stream/connection.js'
 import { SnapshotHub, type Topic } from '../stream/hub.js'
 
@@ -17,8 +20,14 @@ export interface MetricsStream {
   /** METRICS_STREAM_MAX_SUBSCRIBERS streams are open: the route refuses another (503). */
   readonly full: boolean
   readonly maxSubscribers: number
-  /** Opens a stream listening to `topics`; its `body` is the response. */
-  open: (topics: Topic[]) => SseConnection
+  /** Whether the client connection `socket` carries an open stream already. */
+  carries: (socket: EventEmitter) => boolean
+  /**
+   * Opens a stream listening to `topics` for the client on `socket`; its `body` is `response`'s.
+   * The slot is given back when the stream ends, the response or the socket closes, or the client
+   * stops taking bytes (SseConnection).
+   */
+  open: (topics: Topic[], socket: EventEmitter, response: Writable) => SseConnection
 }
 
 declare module 'fastify' {
@@ -26,6 +35,9 @@ declare module 'fastify' {
     metricsStream: MetricsStream
   }
 }
+
+/** Heartbeats a client may leave untaken (its connection not draining) before its stream is dropped. */
+export const STALL_HEARTBEATS = 2
 
 /**
  * The live stream behind GET /api/metrics/stream: one SnapshotHub (one computation per snapshot per
@@ -40,27 +52,34 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     describeError: (err) => {
       const e = err as FastifyError
       return { statusCode: e.statusCode, code: e.code, message: e.message }
-    }
+    },
+    isTransient: isReadBusy
   })
   const open = new Set<SseConnection>()
+  const sockets = new WeakSet<EventEmitter>()
 
   const metricsStream: MetricsStream = {
     get subscribers () { return open.size },
     get topics () { return hub.topics },
     get full () { return open.size >= maxSubscribers },
     maxSubscribers,
-    open (topics) {
+    carries: (socket) => sockets.has(socket),
+    open (topics, socket, response) {
       const conn = new SseConnection({
         heartbeatMs,
         maxBufferedBytes: MAX_BUFFERED_BYTES,
+        stallMs: STALL_HEARTBEATS * heartbeatMs,
         retryMs: STREAM_RETRY_S * 1000,
         // Called asynchronously (a stream closes on a later tick), after `leave` is set below.
         onClose: () => {
           open.delete(conn)
+          sockets.delete(socket)
           leave()
         }
       })
       open.add(conn)
+      sockets.add(socket)
+      conn.attach(socket, response)
       const leave = hub.subscribe(topics, (event, data) => { conn.send(event, data) })
       return conn
     }

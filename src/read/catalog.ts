@@ -1,7 +1,8 @@
 import { bucketRange, HOUR_MS } from '../metrics/buckets.js'
 import { diffCatalogs } from '../metrics/catalog.js'
 import { splitLatest } from '../store/merge.js'
-import type { Fields, MetricsStore } from '../store/types.js'
+import type { Fields } from '../store/types.js'
+import type { StoreReader } from './budget.js'
 import { ReadPlan } from './targets.js'
 
 export interface CatalogChangeEntry {
@@ -33,7 +34,14 @@ interface Fetched { ts: number, digest: string }
  * disappeared between consecutive fetches in the last `hours`. Two round trips over the gateway's
  * own keys: the fetches (time → list digest), then the lists the answer needs.
  */
-export async function readCatalog (store: MetricsStore, gateway: string, hours: number, limit: number, now: number): Promise<CatalogAnswer> {
+export async function readCatalog (store: StoreReader, gateway: string, hours: number, limit: number, now: number): Promise<CatalogAnswer> {
+  return (await readCatalogComputation(store, gateway, hours, limit, now)).answer
+}
+
+/** A catalog answer with the time of every fetch in its window (oldest first), from which narrower ones are cut. */
+export interface CatalogComputation { answer: CatalogAnswer, times: number[] }
+
+export async function readCatalogComputation (store: StoreReader, gateway: string, hours: number, limit: number, now: number): Promise<CatalogComputation> {
   const buckets = bucketRange('hour', now, hours)
   const index = new ReadPlan({ type: 'gateway', id: gateway })
   index.slot('catalog_fetches', buckets)
@@ -45,7 +53,8 @@ export async function readCatalog (store: MetricsStore, gateway: string, hours: 
   const iso = (ts: number): string => new Date(ts).toISOString()
   const answer = { gateway, window: { from: iso(buckets[0]!.start), to: iso(now), seconds: hours * HOUR_MS / 1000 }, fetches: fetched.length, generated_at: iso(now) }
   const last = fetched[fetched.length - 1]
-  if (last === undefined) return { ...answer, last_fetch_at: null, model_count: null, models: [], changes: [] }
+  const times = fetched.map((f) => f.ts)
+  if (last === undefined) return { answer: { ...answer, last_fetch_at: null, model_count: null, models: [], changes: [] }, times }
 
   const changes: Array<[Fetched, Fetched]> = []
   for (let i = fetched.length - 1; i > 0 && changes.length < limit; i--) {
@@ -58,10 +67,28 @@ export async function readCatalog (store: MetricsStore, gateway: string, hours: 
   const models = new Map(digests.map((d, i) => [d, Object.keys(listSlots[i]!).sort()]))
   const current = models.get(last.digest)!
   return {
-    ...answer,
-    last_fetch_at: iso(last.ts),
-    model_count: current.length,
-    models: current,
-    changes: changes.map(([a, b]) => ({ at: iso(b.ts), previous_fetch_at: iso(a.ts), ...diffCatalogs(models.get(a.digest)!, models.get(b.digest)!) }))
+    times,
+    answer: {
+      ...answer,
+      last_fetch_at: iso(last.ts),
+      model_count: current.length,
+      models: current,
+      changes: changes.map(([a, b]) => ({ at: iso(b.ts), previous_fetch_at: iso(a.ts), ...diffCatalogs(models.get(a.digest)!, models.get(b.digest)!) }))
+    }
   }
+}
+
+/**
+ * The catalog of the last `hours` with at most `limit` changes, from one computed (at the same time)
+ * over at least as many hours with at least as many changes: the fetches of a narrower window are the
+ * latest ones, so its changes are the first of the wider window's.
+ */
+export function narrowCatalog ({ answer, times }: CatalogComputation, hours: number, limit: number): CatalogAnswer {
+  const now = Date.parse(answer.generated_at)
+  const from = bucketRange('hour', now, hours)[0]!.start
+  const window = { from: new Date(from).toISOString(), to: answer.window.to, seconds: hours * HOUR_MS / 1000 }
+  const fetches = times.filter((ts) => ts >= from).length
+  if (fetches === 0) return { ...answer, window, fetches, last_fetch_at: null, model_count: null, models: [], changes: [] }
+  const changes = answer.changes.filter((c) => Date.parse(c.previous_fetch_at) >= from).slice(0, limit)
+  return { ...answer, window, fetches, changes }
 }

@@ -2,7 +2,8 @@ import { bucketName, type WindowName } from '../metrics/buckets.js'
 import { successRate } from '../metrics/health.js'
 import { rankCandidates, type RankedCandidate } from '../metrics/routing.js'
 import { ttftPercentile, uptimeLowerBound, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
-import type { Fields, MetricsStore } from '../store/types.js'
+import type { Fields } from '../store/types.js'
+import type { StoreReader } from './budget.js'
 import { decodeStat, num, tallyOf } from './decode.js'
 import { hoursOf } from './realtime.js'
 import { currentStatus, decodeStatus, planStatus, type StatusPlan } from './status.js'
@@ -35,7 +36,7 @@ export interface PairFigures {
  * (the model's hour hashes), then each pair's window and state. Every key read is in the model's
  * hash slot; each pair is its own read.
  */
-export async function readPairs (store: MetricsStore, model: string, vias: readonly Via[], windowName: WindowName, now: number, th: HealthThresholds): Promise<{ window: ResolvedWindow['info'], pairs: Record<Via, PairFigures[]> }> {
+export async function readPairs (store: StoreReader, model: string, vias: readonly Via[], windowName: WindowName, now: number, th: HealthThresholds): Promise<{ window: ResolvedWindow['info'], pairs: Record<Via, PairFigures[]> }> {
   const w = resolveWindow(windowName, now)
   const hours = [...hoursOf(w.buckets)].map((h) => ({ name: bucketName('hour', h) }))
   const index = new ReadPlan({ type: 'model', id: model })
@@ -95,7 +96,7 @@ export interface CompareAnswer {
 }
 
 /** GET /api/metrics/compare: the model through each gateway, and by each provider, side by side. */
-export async function readCompare (store: MetricsStore, model: string, windowName: WindowName, now: number, th: HealthThresholds): Promise<CompareAnswer> {
+export async function readCompare (store: StoreReader, model: string, windowName: WindowName, now: number, th: HealthThresholds): Promise<CompareAnswer> {
   const { window, pairs } = await readPairs(store, model, ['gateway', 'provider'], windowName, now, th)
   return { model, window, gateways: named('gateway', pairs.gateway), providers: named('provider', pairs.provider), generated_at: new Date(now).toISOString() }
 }
@@ -123,7 +124,7 @@ export interface RouteAnswer {
 }
 
 /** GET /api/metrics/route: the candidates for `model` ranked by the routing rule (src/metrics/routing.ts). */
-export async function readRoute (store: MetricsStore, model: string, by: Via, windowName: WindowName, now: number, th: HealthThresholds): Promise<RouteAnswer> {
+export async function readRoute (store: StoreReader, model: string, by: Via, windowName: WindowName, now: number, th: HealthThresholds): Promise<RouteAnswer> {
   const { window, pairs } = await readPairs(store, model, [by], windowName, now, th)
   const figures = new Map(pairs[by].map((p) => [p.id, p]))
   const ranked: RankedCandidate[] = rankCandidates(pairs[by].map((p) => ({ id: p.id, status: p.status, uptimeLowerBound: p.uptime_lower_bound, ttftP90: p.ttft_p90_ms, requests: p.requests })))

@@ -2,8 +2,9 @@ import { bucketRange, HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import { transitionsOf, type HealthThresholds, type Status, type Transition } from '../metrics/status.js'
 import { splitLatest, TS_DIGITS } from '../store/merge.js'
-import type { Fields, MetricsStore } from '../store/types.js'
-import { decodeStatus, planStatus } from './status.js'
+import type { Fields } from '../store/types.js'
+import type { StoreReader } from './budget.js'
+import { decodeStatus, lastCompleteMinute, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
 
 /** Minutes of state changes the status recorder (and the history's live part) recompute each time. */
@@ -41,7 +42,7 @@ function decodeTransition (field: string, raw: string): Transition {
  * together with the changes of the last RECENT_MINUTES computed now. One round trip, two reads of
  * the entity's own keys.
  */
-export async function readStatusHistory (store: MetricsStore, type: EntityType, id: string, hours: number, now: number, th: HealthThresholds): Promise<HistoryAnswer> {
+export async function readStatusHistory (store: StoreReader, type: EntityType, id: string, hours: number, now: number, th: HealthThresholds): Promise<HistoryAnswer> {
   const buckets = bucketRange('hour', now, hours)
   const stored = new ReadPlan({ type, id })
   stored.slot('status', buckets)
@@ -67,5 +68,36 @@ export async function readStatusHistory (store: MetricsStore, type: EntityType, 
     since: latest !== undefined && latest.to === current.status ? new Date(latest.at).toISOString() : null,
     transitions: transitions.map((t) => ({ at: new Date(t.at).toISOString(), from: t.from, to: t.to, reason: t.reason })),
     generated_at: new Date(now).toISOString()
+  }
+}
+
+/**
+ * Changes after this time are recomputed by every read (the last RECENT_MINUTES), not taken from
+ * what the recorder stored: readStatusHistory's `series.firstMinute + MINUTE_MS`.
+ */
+export function liveFromOf (now: number): number {
+  return lastCompleteMinute(now) - (RECENT_MINUTES - 1) * MINUTE_MS
+}
+
+/**
+ * The history of the last `hours` from one computed over at least as many (at the same time): the
+ * stored changes from the narrower window's start, every recomputed one, as readStatusHistory
+ * answers for `hours`.
+ */
+export function narrowHistory (history: HistoryAnswer, hours: number): HistoryAnswer {
+  if (history.window.seconds <= hours * HOUR_MS / 1000) return history
+  const now = Date.parse(history.generated_at)
+  const from = bucketRange('hour', now, hours)[0]!.start
+  const liveFrom = liveFromOf(now)
+  const transitions = history.transitions.filter((t) => {
+    const at = Date.parse(t.at)
+    return at >= from || at > liveFrom
+  })
+  const latest = transitions[0]
+  return {
+    ...history,
+    window: { from: new Date(from).toISOString(), to: history.window.to, seconds: hours * HOUR_MS / 1000 },
+    since: latest !== undefined && latest.to === history.status ? latest.at : null,
+    transitions
   }
 }

@@ -3,7 +3,9 @@ import { healthScore, successRate } from '../metrics/health.js'
 import { uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import { indexKey } from '../store/keys.js'
 import { fieldOf, splitLatest } from '../store/merge.js'
-import type { Fields, MetricsStore } from '../store/types.js'
+import type { Fields } from '../store/types.js'
+import type { StoreReader } from './budget.js'
+import { LIMIT_TIERS, roundUp125, tierOf } from './params.js'
 import { decodeStat, num, tallyOf } from './decode.js'
 import { decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
@@ -37,7 +39,7 @@ export interface Activity { id: string, requests: number, successes: number }
  * Ids of `type` with requests in the window, with their requests and successes: one merge of the
  * per-bucket index hashes (written by the same flushes as the entities), never a keyspace scan.
  */
-export async function readActivity (store: MetricsStore, type: 'model' | 'provider', w: ResolvedWindow): Promise<Activity[]> {
+export async function readActivity (store: StoreReader, type: 'model' | 'provider', w: ResolvedWindow): Promise<Activity[]> {
   const keys: string[] = []
   const slots: number[] = []
   for (const b of w.buckets) {
@@ -58,18 +60,26 @@ export function rank<T extends { id: string, requests: number, score: number }> 
   return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : 1))
 }
 
+export interface LeaderboardAnswer {
+  window: ResolvedWindow['info']
+  order: string
+  /** The threshold applied. */
+  min_requests: number
+  entries: LeaderboardEntry[]
+}
+
 /**
- * GET /api/metrics/health/leaderboard in two round trips whatever the window: the activity index to
- * rank every model, then the details (provider, p50s, uptime, state) of the `limit` ranked ones only,
- * one read per model.
+ * GET /api/metrics/health/leaderboard in two store reads whatever the window (which the read budget
+ * may send as several bounded round trips): the activity index to rank every model, then the details
+ * (provider, p50s, uptime, state) of the `limit` ranked ones only, one MergeRead per model.
  */
-export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery, now: number, th: HealthThresholds): Promise<{ window: ResolvedWindow['info'], order: string, entries: LeaderboardEntry[] }> {
+export async function readLeaderboard (store: StoreReader, q: LeaderboardQuery, now: number, th: HealthThresholds): Promise<LeaderboardAnswer> {
   const w = resolveWindow(q.window, now)
   const active = (await readActivity(store, 'model', w))
     .filter((a) => a.requests >= q.minRequests)
     .map((a) => ({ ...a, score: healthScore(a.successes, a.requests)! }))
   const top = rank(active, q.order).slice(0, q.limit)
-  // One read per model (one script call): the window's slots 0–2, then the state's.
+  // One MergeRead per model: the window's slots 0–2, then the state's.
   const plans = top.map((a) => {
     const plan = new ReadPlan({ type: 'model', id: a.id })
     for (const family of ['stats', 'ttft', 'total'] as const) plan.slot(family, w.cover)
@@ -92,10 +102,23 @@ export async function readLeaderboard (store: MetricsStore, q: LeaderboardQuery,
       status: series.states[series.states.length - 1]!.status
     }
   })
-  return { window: w.info, order: q.order, entries }
+  return { window: w.info, order: q.order, min_requests: q.minRequests, entries }
+}
+
+/** The first `limit` entries of a leaderboard computed for at least as many. */
+export function narrowLeaderboard (board: LeaderboardAnswer, limit: number): LeaderboardAnswer {
+  return board.entries.length <= limit ? board : { ...board, entries: board.entries.slice(0, limit) }
 }
 
 function latestOf (stats: Fields, field: string): string | null {
   const raw = fieldOf(stats, field)
   return raw === undefined ? null : splitLatest(raw).value
+}
+
+/**
+ * The computation a leaderboard query is answered from: `limit` up to its tier (the answer is cut to
+ * the limit asked), `min_requests` rounded up to 1, 2 or 5 × a power of ten (the answer says which).
+ */
+export function leaderboardComputation (q: LeaderboardQuery): LeaderboardQuery {
+  return { ...q, limit: tierOf(LIMIT_TIERS, q.limit), minRequests: roundUp125(q.minRequests) }
 }

@@ -1,7 +1,8 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import type { Stats } from '../metrics/histogram.js'
-import type { Fields, MetricsStore } from '../store/types.js'
+import type { Fields } from '../store/types.js'
+import type { StoreReader } from './budget.js'
 import { decodeStats, num } from './decode.js'
 import { readActivity } from './leaderboard.js'
 import { entityRead } from './realtime.js'
@@ -24,7 +25,7 @@ export interface ProviderRow {
  * GET /api/metrics/provider/summary: every provider with traffic in the window (or just `only`),
  * from the provider entities written at record time: two round trips, one when a provider is named.
  */
-export async function readProviderSummary (store: MetricsStore, windowName: WindowName, only: string | undefined, now: number): Promise<{ window: ResolvedWindow['info'], providers: ProviderRow[] }> {
+export async function readProviderSummary (store: StoreReader, windowName: WindowName, only: string | undefined, now: number): Promise<{ window: ResolvedWindow['info'], providers: ProviderRow[] }> {
   const w = resolveWindow(windowName, now)
   const ids = only !== undefined ? [only] : (await readActivity(store, 'provider', w)).map((a) => a.id)
   const merged = await store.read(ids.map((id) => entityRead('provider', id, ['stats', 'ttft', 'total', 'models'], w.cover)))

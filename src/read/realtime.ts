@@ -6,7 +6,8 @@ import type { Stats } from '../metrics/histogram.js'
 import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import { entityKey, type Family } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
-import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
+import type { Fields, MergeRead } from '../store/types.js'
+import type { StoreReader } from './budget.js'
 import { decodeStats, num, tallyOf } from './decode.js'
 import { baselineBuckets, currentStatus, decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
@@ -76,7 +77,7 @@ export function hoursOf (buckets: readonly Bucket[]): Set<number> {
  * The state's baselines, and the window's edge minutes the state replays too, are buckets the rest
  * of the read holds too: in one read, the store fetches each of them once.
  */
-export async function readRealtime (store: MetricsStore, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
+export async function readRealtime (store: StoreReader, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
   const res = WINDOWS[windowName].res
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']

@@ -2,7 +2,9 @@ import { bucketRange, type Resolution } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import { successRate } from '../metrics/health.js'
 import { entityKey, type Family } from '../store/keys.js'
-import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
+import type { MergeRead } from '../store/types.js'
+import type { StoreReader } from './budget.js'
+import { tierOf, TREND_HOUR_TIERS, TREND_MINUTE_HOURS } from './params.js'
 import { decodeStat, num, type StatName } from './decode.js'
 
 export const DIST_METRICS = { ttft: 'ttft', total_time: 'total', output_tokens_per_second: 'tps' } as const
@@ -21,33 +23,61 @@ export interface TrendQuery {
 export interface TrendPoint { t: string, count: number, value: number | null }
 
 /** GET /api/metrics/trends: one point per bucket, oldest first, empty buckets included; one round trip. */
-export async function readTrends (store: MetricsStore, q: TrendQuery, now: number): Promise<TrendQuery & { points: TrendPoint[] }> {
-  const buckets = bucketRange(q.resolution, now, q.resolution === 'hour' ? q.hours : q.hours * 60)
-  const family: Family | null = q.metric in DIST_METRICS ? DIST_METRICS[q.metric as keyof typeof DIST_METRICS] : null
-  const perBucket = family === null ? 1 : 2
-  const read: MergeRead = { keys: [], slots: [], nSlots: buckets.length * perBucket, counters: [] }
-  buckets.forEach((b, i) => {
-    read.keys.push(entityKey(q.type, q.id, 'stats', b.name))
-    read.slots.push(i * perBucket)
-    read.counters?.push(false)
-    if (family !== null) {
-      read.keys.push(entityKey(q.type, q.id, family, b.name))
-      read.slots.push(i * perBucket + 1)
-      read.counters?.push(true)
-    }
+export async function readTrends (store: StoreReader, q: TrendQuery, now: number): Promise<TrendsAnswer> {
+  return (await readManyTrends(store, [q], now))[0]!
+}
+
+/** Several trends in one round trip (one MergeRead each): the sparklines of a leaderboard. */
+export async function readManyTrends (store: StoreReader, queries: readonly TrendQuery[], now: number): Promise<TrendsAnswer[]> {
+  if (queries.length === 0) return []
+  const plans = queries.map((q) => {
+    const buckets = bucketRange(q.resolution, now, q.resolution === 'hour' ? q.hours : q.hours * 60)
+    const family: Family | null = q.metric in DIST_METRICS ? DIST_METRICS[q.metric as keyof typeof DIST_METRICS] : null
+    const perBucket = family === null ? 1 : 2
+    const read: MergeRead = { keys: [], slots: [], nSlots: buckets.length * perBucket, counters: [] }
+    buckets.forEach((b, i) => {
+      read.keys.push(entityKey(q.type, q.id, 'stats', b.name))
+      read.slots.push(i * perBucket)
+      read.counters?.push(false)
+      if (family !== null) {
+        read.keys.push(entityKey(q.type, q.id, family, b.name))
+        read.slots.push(i * perBucket + 1)
+        read.counters?.push(true)
+      }
+    })
+    return { q, buckets, family, perBucket, read }
   })
-  const [slots] = await store.read([read]) as [Fields[]]
-  const points = buckets.map((b, i): TrendPoint => {
-    const stats = slots[i * perBucket]!
-    const t = new Date(b.start).toISOString()
-    if (family !== null) {
-      const count = num(stats, `${family}:n`)
-      return { t, count, value: count === 0 ? null : decodeStat(stats, family, slots[i * perBucket + 1]!, q.stat!) }
-    }
-    const requests = num(stats, 'n')
-    const successes = num(stats, 'ok')
-    const value = q.metric === 'success_rate' ? successRate(successes, requests) : q.metric === 'requests' ? requests : requests - successes
-    return { t, count: requests, value: requests === 0 ? null : value }
+  const results = await store.read(plans.map((p) => p.read))
+  return plans.map(({ q, buckets, family, perBucket }, n) => {
+    const slots = results[n]!
+    const points = buckets.map((b, i): TrendPoint => {
+      const stats = slots[i * perBucket]!
+      const t = new Date(b.start).toISOString()
+      if (family !== null) {
+        const count = num(stats, `${family}:n`)
+        return { t, count, value: count === 0 ? null : decodeStat(stats, family, slots[i * perBucket + 1]!, q.stat!) }
+      }
+      const requests = num(stats, 'n')
+      const successes = num(stats, 'ok')
+      const value = q.metric === 'success_rate' ? successRate(successes, requests) : q.metric === 'requests' ? requests : requests - successes
+      return { t, count: requests, value: requests === 0 ? null : value }
+    })
+    return { ...q, points }
   })
-  return { ...q, points }
+}
+
+/**
+ * The computation a trends query is answered from: by hour over 6, 24, 72 or 168 hours, by minute
+ * over 2 hours; the answer is its last points (narrowTrends), the same as if computed for `hours`.
+ */
+export function trendsComputation (q: TrendQuery): TrendQuery {
+  return { ...q, hours: q.resolution === 'minute' ? Math.max(q.hours, TREND_MINUTE_HOURS) : tierOf(TREND_HOUR_TIERS, q.hours) }
+}
+
+export type TrendsAnswer = TrendQuery & { points: TrendPoint[] }
+
+/** The last `hours` of trends computed over at least as many. */
+export function narrowTrends (trends: TrendsAnswer, hours: number): TrendsAnswer {
+  const points = trends.resolution === 'hour' ? hours : hours * 60
+  return trends.points.length <= points ? trends : { ...trends, hours, points: trends.points.slice(-points) }
 }

@@ -1,5 +1,7 @@
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Cached } from '../plugins/read-cache.js'
+import { isReadBusy, READ_RETRY_S } from '../read/budget.js'
+import { storeLoad } from '../read/store-load.js'
 
 /** Each cached answer's JSON, made once: a hot answer is served many times within its TTL. */
 const serialized = new WeakMap<object, ReturnType<FastifyReply['serialize']>>()
@@ -16,4 +18,17 @@ export function sendCached (reply: FastifyReply, { value, maxAgeSec }: Cached<ob
     serialized.set(value, body)
   }
   return reply.header('cache-control', `max-age=${maxAgeSec}`).type('application/json; charset=utf-8').send(body)
+}
+
+/**
+ * The read cache's answer for `key`, loaded from the store on a miss (a store failure is a 503). A
+ * load the read budget refused is a 503 with Retry-After.
+ */
+export async function cachedRead<T extends object> (request: FastifyRequest, reply: FastifyReply, key: string, load: () => Promise<T>): Promise<Cached<T>> {
+  try {
+    return await request.server.readCache.get(key, storeLoad(request.log, load))
+  } catch (err) {
+    if (isReadBusy(err)) void reply.header('retry-after', String(READ_RETRY_S))
+    throw err
+  }
 }

@@ -1,18 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
-import { readCatalog } from '../read/catalog.js'
-import { storeLoad } from '../read/store-load.js'
+import { narrowCatalog, readCatalogComputation } from '../read/catalog.js'
+import { CATALOG_LIMIT_TIERS, hoursTier, tierOf, viewOf } from '../read/params.js'
+import { cachedRead, sendCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { CatalogQuerySchema, CatalogSchema } from '../schemas/health.js'
 
 const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { metricsStore, readCache } = fastify
+  const { readStore } = fastify
 
   fastify.get('/api/metrics/gateway/catalog', {
     config: { auth: 'read' },
     schema: {
       summary: "A gateway's model catalog and its changes",
-      description: 'From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches.',
+      description: 'From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches. Cut from a catalog computed over 24 hours, 7, 30, 90 or 365 days (within the retention) with 20 or 100 changes, shared by every hours and limit up to them.',
       tags: ['reading'],
       security: [{ readToken: [] }],
       querystring: CatalogQuerySchema,
@@ -20,12 +21,12 @@ const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
     }
   }, async (request, reply) => {
     const { gateway, hours = 24, limit = 20 } = request.query
-    const effective = Math.min(hours, opts.config.retentionHours)
-    const key = `catalog\u0000${effective}\u0000${limit}\u0000${gateway}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readCatalog(metricsStore, gateway, effective, limit, Date.now())))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    const { effective, computed } = hoursTier(hours, opts.config.retentionHours)
+    const changes = tierOf(CATALOG_LIMIT_TIERS, limit)
+    const key = `catalog\u0000${computed}\u0000${changes}\u0000${gateway}`
+    const { value, maxAgeSec } = await cachedRead(request, reply, key, async () =>
+      await readCatalogComputation(readStore, gateway, computed, changes, Date.now()))
+    return sendCached(reply, { value: viewOf(value, `${effective}\u0000${limit}`, (c) => narrowCatalog(c, effective, limit)), maxAgeSec })
   })
 }
 

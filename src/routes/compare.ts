@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { readCompare, readRoute } from '../read/compare.js'
-import { storeLoad } from '../read/store-load.js'
+import { cachedRead, sendCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { CompareQuerySchema, CompareSchema, RouteQuerySchema, RouteSchema } from '../schemas/health.js'
 
@@ -9,7 +9,7 @@ const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /** One model through each gateway and provider: side by side, and ranked for routing. */
 const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { metricsStore, readCache } = fastify
+  const { readStore } = fastify
   const th = opts.config.health
 
   fastify.get('/api/metrics/compare', {
@@ -18,10 +18,8 @@ const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
   }, async (request, reply) => {
     const { model, window = '1h' } = request.query
     const key = `compare\u0000${window}\u0000${model}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readCompare(metricsStore, model, window, Date.now(), th)))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await cachedRead(request, reply, key, async () =>
+      await readCompare(readStore, model, window, Date.now(), th)))
   })
 
   fastify.get('/api/metrics/route', {
@@ -30,10 +28,8 @@ const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
   }, async (request, reply) => {
     const { model, by = 'gateway', window = '15m' } = request.query
     const key = `route\u0000${by}\u0000${window}\u0000${model}`
-    const { value, maxAgeSec } = await readCache.get(key, storeLoad(request.log, async () =>
-      await readRoute(metricsStore, model, by, window, Date.now(), th)))
-    void reply.header('cache-control', `max-age=${maxAgeSec}`)
-    return value
+    return sendCached(reply, await cachedRead(request, reply, key, async () =>
+      await readRoute(readStore, model, by, window, Date.now(), th)))
   })
 }
 

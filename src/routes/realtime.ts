@@ -3,12 +3,11 @@ import type { Config } from '../config.js'
 import { readRealtime } from '../read/realtime.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
-import { storeLoad } from '../read/store-load.js'
-import { sendCached } from './cached-reply.js'
+import { cachedRead, sendCached } from './cached-reply.js'
 import { cacheKeys } from '../read/cache-keys.js'
 
 const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { metricsStore, readCache } = fastify
+  const { readStore } = fastify
 
   fastify.get('/api/metrics/realtime', {
     config: { auth: 'read' },
@@ -23,8 +22,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fas
   }, async (request, reply) => {
     const { type = 'model', id, window = '1h' } = request.query
     const key = cacheKeys.realtime(type, window, id)
-    return sendCached(reply, await readCache.get(key, storeLoad(request.log, async () =>
-      await readRealtime(metricsStore, type, id, window, Date.now(), opts.config.health))))
+    return sendCached(reply, await cachedRead(request, reply, key, async () =>
+      await readRealtime(readStore, type, id, window, Date.now(), opts.config.health)))
   })
 }
 

@@ -4,6 +4,7 @@ import { InvalidQueryError, StreamFullError } from '../errors.js'
 import { STREAM_RETRY_S } from '../plugins/stream.js'
 import { ReadErrors } from '../schemas/common.js'
 import { StreamQuerySchema } from '../schemas/stream.js'
+import { StreamConnectionBusyError } from '../stream/connection.js'
 import { GATEWAYS_SHOWN, streamTopics } from '../stream/topics.js'
 
 const DESCRIPTION = `Server-Sent Events. Each topic asked for is sent as the event of the same name, whose data is one line of JSON:
@@ -14,11 +15,11 @@ const DESCRIPTION = `Server-Sent Events. Each topic asked for is sent as the eve
 - \`realtime\`: the answer of GET /api/metrics/realtime for type, id and window;
 - \`error\`: {topic, statusCode, code, message} when a topic could not be computed (the store is unreachable); the stream stays open.
 
-The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen. A comment line (\`: ping\`) comes every METRICS_STREAM_HEARTBEAT_MS. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.`
+The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen: the leaderboard and sparklines for min_requests rounded up to 1, 2 or 5 × a power of ten and for 10, 25, 50 or 100 entries (each stream gets the first \`limit\`), like GET /api/metrics/health/leaderboard. The computations count against the instance's read budget (METRICS_READ_*): a snapshot the budget has no room for keeps its last frame until the next interval. A comment line (\`: ping\`) comes every METRICS_STREAM_HEARTBEAT_MS; a client that takes no bytes for two heartbeats is dropped. One stream per connection. HEAD answers the headers without opening a stream. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.`
 
 /** GET /api/metrics/stream: validates, opens a stream on the shared snapshots, answers with its body. */
 const streamRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { metricsStore, readCache, metricsStream } = fastify
+  const { readStore, readCache, metricsStream } = fastify
 
   fastify.get('/api/metrics/stream', {
     config: { auth: 'read' },
@@ -44,12 +45,20 @@ const streamRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
       void reply.header('retry-after', String(STREAM_RETRY_S))
       throw new StreamFullError(metricsStream.maxSubscribers)
     }
-    const conn = metricsStream.open(streamTopics({ topics, window, order, limit, minRequests, type, id: id ?? '' }, { store: metricsStore, readCache, log: request.log, health: opts.config.health }))
+    const socket = request.raw.socket
+    // A request pipelined behind a stream on one connection could never be answered: it gets no slot.
+    if (request.method !== 'HEAD' && metricsStream.carries(socket)) {
+      void reply.header('retry-after', String(STREAM_RETRY_S))
+      throw new StreamConnectionBusyError()
+    }
     void reply
       .header('content-type', 'text/event-stream; charset=utf-8')
       .header('cache-control', 'no-cache, no-transform')
       // nginx and the like would otherwise buffer the stream.
       .header('x-accel-buffering', 'no')
+    // The headers a GET would get, and no stream: a HEAD has no body whose end would give a slot back.
+    if (request.method === 'HEAD') return await reply.send()
+    const conn = metricsStream.open(streamTopics({ topics, window, order, limit, minRequests, type, id: id ?? '' }, { store: readStore, readCache, log: request.log, health: opts.config.health }), socket, reply.raw)
     return await reply.send(conn.body)
   })
 }

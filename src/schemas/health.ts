@@ -4,7 +4,7 @@ import { MODEL_PATTERN, NAME_PATTERN } from './ingest.js'
 import { EntityTypeSchema, NullableNumber, StatusSchema, StringEnum, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
 const ModelQuery = Type.String({ minLength: 1, maxLength: 256, pattern: MODEL_PATTERN, description: 'model id' })
-const Hours = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 24, description }))
+const Hours = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: `${description}; cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares` }))
 const DateTime = Type.String({ format: 'date-time' })
 
 export const StatusHistoryQuerySchema = Type.Object({
@@ -86,7 +86,7 @@ export const RouteSchema = Type.Object({
 export const CatalogQuerySchema = Type.Object({
   gateway: Type.String({ minLength: 1, maxLength: 64, pattern: NAME_PATTERN }),
   hours: Hours('fetches of the last H hours (this hour and the H−1 before)'),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'most changes answered (the latest)' }))
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'most changes answered (the latest): cut from 20 or 100 computed' }))
 })
 
 export const CatalogSchema = Type.Object({

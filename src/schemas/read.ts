@@ -4,14 +4,15 @@ import { StringEnum, NullableNumber, Stats, StatusSchema, TrafficProperties, Upt
 
 export const LeaderboardQuerySchema = Type.Object({
   order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares' })),
   window: Type.Optional(WindowNameSchema),
-  min_requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1 }))
+  min_requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1, description: 'only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed' }))
 })
 
 export const LeaderboardSchema = Type.Object({
   window: WindowInfo,
   order: Type.String(),
+  min_requests: Type.Integer({ description: 'the threshold applied: min_requests rounded up to 1, 2 or 5 × a power of ten' }),
   entries: Type.Array(Type.Object({
     rank: Type.Integer(),
     model: Type.String(),
@@ -51,7 +52,7 @@ export const TrendsQuerySchema = Type.Object({
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'short form of type=model&id=ID' })),
   metric: Type.Optional(StringEnum(TREND_METRICS, { default: 'ttft' })),
   stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics' })),
-  hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 6 })),
+  hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 6, description: 'the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares' })),
   resolution: Type.Optional(StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' }))
 })
 

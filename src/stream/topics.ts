@@ -3,15 +3,16 @@ import type { FastifyBaseLogger } from 'fastify'
 import { bucketRange, resolutionMs, type WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import type { ReadCache } from '../plugins/read-cache.js'
-import { readLeaderboard } from '../read/leaderboard.js'
+import type { StoreReader } from '../read/budget.js'
+import { leaderboardComputation, narrowLeaderboard, readLeaderboard, type LeaderboardAnswer } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { readRealtime } from '../read/realtime.js'
 import { storeLoad } from '../read/store-load.js'
-import { readTrends } from '../read/trends.js'
+import { readManyTrends } from '../read/trends.js'
 import { resolveWindow, type ResolvedWindow } from '../read/window.js'
 import type { Sparklines, StreamTopic } from '../schemas/stream.js'
 import { indexKey } from '../store/keys.js'
-import type { Fields, MetricsStore } from '../store/types.js'
+import type { Fields } from '../store/types.js'
 import type { Topic } from './hub.js'
 import { cacheKeys } from '../read/cache-keys.js'
 
@@ -30,7 +31,8 @@ export interface TopicQuery {
 }
 
 export interface TopicDeps {
-  store: MetricsStore
+  /** The store within the read budget: a stream's computations count against it like any read. */
+  store: StoreReader
   readCache: ReadCache
   log: FastifyBaseLogger
   /** The configured thresholds: the same as the GET routes', whose cache entries a stream shares. */
@@ -43,7 +45,7 @@ function sparkRange (window: WindowName): { resolution: 'minute' | 'hour', hours
 }
 
 /** Gateways with chat traffic in the window (from the activity index), busiest first. */
-async function activeGateways (store: MetricsStore, w: ResolvedWindow): Promise<string[]> {
+async function activeGateways (store: StoreReader, w: ResolvedWindow): Promise<string[]> {
   const keys = w.buckets.map((b) => indexKey('gateway', 'requests', b.name))
   const [[requests]] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }]) as [[Fields]]
   return Object.entries(requests)
@@ -52,36 +54,55 @@ async function activeGateways (store: MetricsStore, w: ResolvedWindow): Promise<
     .map((g) => g.id)
 }
 
+/** The sparklines of a leaderboard computed for its tier, in its order: a view keeps the first `limit`. */
+interface SparkComputation { head: Omit<Sparklines, 'series'>, series: Array<[string, Array<number | null>]> }
+
 /**
  * The topics a stream asked for. Every load goes through the read cache with the key the matching
- * GET route uses, so a stream and a poll of the same answer share one computation.
+ * GET route uses, so a stream and a poll of the same answer share one computation; the leaderboard
+ * (and its sparklines) is computed for its normalised parameters, like the route's, and each stream
+ * is sent the first `limit` entries of it.
  */
 export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
   const { store, readCache, log, health } = deps
   const cached = async <T extends object>(key: string, load: () => Promise<T>): Promise<T> =>
     (await readCache.get(key, storeLoad(log, load))).value
-  const boardKey = cacheKeys.leaderboard(q.window, q.order, q.limit, q.minRequests)
-  const leaderboard = async () => await cached(boardKey, async () =>
-    await readLeaderboard(store, { window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests }, Date.now(), health))
+  const c = leaderboardComputation({ window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests })
+  const boardKey = cacheKeys.leaderboard(c.window, c.order, c.limit, c.minRequests)
+  const leaderboard = async (): Promise<LeaderboardAnswer> => await cached(boardKey, async () =>
+    await readLeaderboard(store, c, Date.now(), health))
   const realtime = async (type: EntityType, id: string) => await cached(cacheKeys.realtime(type, q.window, id), async () =>
     await readRealtime(store, type, id, q.window, Date.now(), health))
+  const limit = String(q.limit)
 
   const all: Record<StreamTopic, () => Topic> = {
-    leaderboard: () => ({ event: 'leaderboard', key: boardKey, load: leaderboard }),
+    leaderboard: () => ({
+      event: 'leaderboard',
+      key: boardKey,
+      load: leaderboard,
+      view: { key: limit, project: (v) => narrowLeaderboard(v as LeaderboardAnswer, q.limit) }
+    }),
     sparklines: () => ({
       event: 'sparklines',
-      key: `sparklines\u0000${q.window}\u0000${q.order}\u0000${q.limit}\u0000${q.minRequests}`,
-      load: async (): Promise<Sparklines> => {
+      key: `sparklines\u0000${boardKey}`,
+      // One read for every model's trend (one turn of the read budget), cached with the leaderboard it follows.
+      load: async (): Promise<SparkComputation> => await cached(`sparklines\u0000${boardKey}`, async () => {
         const { resolution, hours, points } = sparkRange(q.window)
         const board = await leaderboard()
-        const series: Sparklines['series'] = Object.create(null)
-        await Promise.all(board.entries.map(async ({ model }) => {
-          const trend = await cached(cacheKeys.trends('model', model, 'ttft', 'p50', hours, resolution), async () =>
-            await readTrends(store, { type: 'model', id: model, metric: 'ttft', stat: 'p50', hours, resolution }, Date.now()))
-          series[model] = trend.points.map((p) => p.value)
-        }))
-        const from = bucketRange(resolution, Date.now(), points)[0]!.start
-        return { metric: 'ttft', stat: 'p50', resolution, from: new Date(from).toISOString(), step_seconds: resolutionMs(resolution) / 1000, series }
+        const now = Date.now()
+        const trends = await readManyTrends(store, board.entries.map(({ model }) => ({ type: 'model', id: model, metric: 'ttft', stat: 'p50', hours, resolution })), now)
+        const from = bucketRange(resolution, now, points)[0]!.start
+        return {
+          head: { metric: 'ttft', stat: 'p50', resolution, from: new Date(from).toISOString(), step_seconds: resolutionMs(resolution) / 1000 },
+          series: trends.map((trend): [string, Array<number | null>] => [trend.id, trend.points.map((p) => p.value)])
+        }
+      }),
+      view: {
+        key: limit,
+        project: (v): Sparklines => {
+          const { head, series } = v as SparkComputation
+          return { ...head, series: Object.fromEntries(series.slice(0, q.limit)) }
+        }
       }
     }),
     providers: () => ({

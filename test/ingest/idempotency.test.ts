@@ -30,6 +30,8 @@ t.test('a batch sent again with its Idempotency-Key is answered 202 and counted 
   t.equal(app.ingestBuffer.duplicateEvents, 80)
   const scrape = (await app.inject({ url: '/metrics' })).body
   t.match(scrape, /llm_gateway_metrics_idempotent_duplicates_total 2/)
+  t.match(scrape, /llm_gateway_metrics_store_reads_total\{result="admitted"\} [1-9]/, 'the read just made went through the read budget')
+  t.match(scrape, /llm_gateway_metrics_store_reads_in_flight 0/)
 
   t.equal((await app.inject(post('batch-0002', batch('idem/a', 5)))).statusCode, 202, 'a new key is a new batch')
   t.equal((await app.inject(post(undefined, batch('idem/a', 5)))).statusCode, 202, 'no key: no deduplication')

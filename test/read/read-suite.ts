@@ -26,7 +26,7 @@ export type MakeApp = (t: Test) => Promise<FastifyInstance>
 interface WindowInfo { from: string, to: string, seconds: number }
 interface StatsBody { count: number, avg: number | null, min: number | null, max: number | null, p50: number | null, p90: number | null, p95: number | null, p99: number | null }
 interface EntryBody { rank: number, model: string, provider: string | null, health_score: number | null, success_rate: number | null, requests: number, ttft_p50_ms: number | null, total_time_p50_ms: number | null, uptime: number | null, status: string }
-interface LeaderboardBody { window: WindowInfo, order: string, entries: EntryBody[] }
+interface LeaderboardBody { window: WindowInfo, order: string, min_requests: number, entries: EntryBody[] }
 interface ProviderBody {
   provider: string
   models: number
@@ -228,7 +228,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       const { body, before, after } = await getOk<LeaderboardBody>(t, app, `${LEADERBOARD}${Object.keys(params).length > 0 ? '?' + qs(params) : ''}`)
       const from = checkWindow(t, body.window, (params.window ?? '1h') as WindowName, before, after, `leaderboard ${qs(params)}`)
       t.equal(body.order, params.order ?? 'desc', 'order echoed')
-      hasFields(t, body, ['window', 'order', 'entries'], 'leaderboard answer')
+      hasFields(t, body, ['window', 'order', 'min_requests', 'entries'], 'leaderboard answer')
       return { body, from }
     }
 
@@ -281,15 +281,16 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       }
     })
 
-    t.test('min_requests', async (t) => {
-      for (const [window, minRequests] of [['1h', 2], ['1h', 3], ['1h', 16], ['1h', 27], ['24h', 100], ['24h', 1_000_000_000]] as const) {
+    t.test('min_requests, rounded up to 1, 2 or 5 × a power of ten', async (t) => {
+      for (const [window, minRequests, applied] of [['1h', 2, 2], ['1h', 3, 5], ['1h', 16, 20], ['1h', 27, 50], ['24h', 100, 100], ['24h', 1_000_000_000, 1_000_000_000]] as const) {
         const { body, from } = await leaderboard(t, { window, min_requests: minRequests, limit: 100 })
         const inWin = inWindow(events, from)
-        checkEntries(t, body.entries, statusAt(body.window.to), refLeaderboard(inWin, { order: 'desc', limit: 100, minRequests }), `${window} min_requests ${minRequests}`)
+        t.equal(body.min_requests, applied, `${window} min_requests ${minRequests}: ${applied} applied, and said`)
+        checkEntries(t, body.entries, statusAt(body.window.to), refLeaderboard(inWin, { order: 'desc', limit: 100, minRequests: applied }), `${window} min_requests ${minRequests}`)
         t.ok(body.entries.every((e) => e.requests >= minRequests), `${window} min_requests ${minRequests}: every entry has enough requests`)
         if (window === '1h') {
           const tinyN = counts(inWin.filter((e) => e.model === tiny)).requests
-          t.equal(body.entries.some((e) => e.model === tiny), tinyN >= minRequests, `${tiny} (${tinyN} requests) listed iff ≥ ${minRequests}`)
+          t.equal(body.entries.some((e) => e.model === tiny), tinyN >= applied, `${tiny} (${tinyN} requests) listed iff ≥ ${applied}`)
         }
       }
       const { body } = await leaderboard(t, { window: '1h', min_requests: 1, limit: 100 })
