@@ -54,14 +54,14 @@ export const STORE_RETRY_AFTER_S = 2
  * the error's code is logged here.
  */
 export function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'Client Timeout']
-    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size'] : [400, 'Client Error']
-  this.log.trace({ code: err.code, status }, 'client error')
-  if (socket.writable) {
+  // A reset, or a peer that can no longer be answered, gets no answer.
+  if (err.code !== 'ECONNRESET' && socket.writable) {
+    const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Client Timeout']
+      : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Exceeded maximum allowed HTTP header size'] : [400, 'Client Error']
+    this.log.trace({ code: err.code, status }, 'client error')
     const body = JSON.stringify({ error: STATUS_CODES[status], message, statusCode: status })
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
 }

@@ -22,9 +22,8 @@ async function main (): Promise<void> {
  * anything else its stack, never the error object whole (a Redis client error carries the command
  * that failed, password included).
  */
-function startupFailed (err: unknown): never {
-  const e = err instanceof Error ? err : new Error(String(err))
-  process.stderr.write(`start-up error: ${e.name === 'StartupError' ? e.message : e.stack ?? e.message}\n`)
+function startupFailed (err: Error): never {
+  process.stderr.write(`start-up error: ${err.name === 'StartupError' ? err.message : String(err.stack)}\n`)
   process.exit(1)
 }
 

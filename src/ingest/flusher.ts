@@ -128,7 +128,7 @@ export class Flusher {
 
   /** Groups set aside within the last day, newest last (at most SET_ASIDE_KEPT). */
   setAside (): readonly SetAside[] {
-    const cutoff = Date.now() - SET_ASIDE_TTL_MS
+    const cutoff = this.#now() - SET_ASIDE_TTL_MS
     while (this.#setAside.length > 0 && this.#setAside[0]!.at < cutoff) this.#setAside.shift()
     return this.#setAside
   }
@@ -136,7 +136,7 @@ export class Flusher {
   /** Degraded: a group was set aside within DEGRADED_FOR_MS; recording goes on for everything else. */
   get degraded (): boolean {
     const last = this.#setAside.at(-1)
-    return last !== undefined && last.at > Date.now() - DEGRADED_FOR_MS
+    return last !== undefined && last.at > this.#now() - DEGRADED_FOR_MS
   }
 
   /** Distinct entity-buckets held, the sealed batch's included. */
@@ -153,11 +153,14 @@ export class Flusher {
    * Whether these events fit in the buffer. Each chat event can add at most 13 entity-buckets (3
    * entities × minute, 10-minute and hour, 2 pairs × minute and hour), a fetch 4 (its gateway × its
    * three buckets, its model list): the exact count is only taken near the limit.
+   *
+   * Keyed events (`addKeyed`) wait for their claim as events, not aggregated yet: they are bounded
+   * by count instead, at half of the entity-bucket limit, and are aggregated, once claimed, only
+   * when they fit.
    */
-  hasRoomFor (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = []): boolean {
-    // Keyed events wait for their claim as events, not yet aggregated: they are bounded by count.
-    if (this.#keyedEvents > 0 && this.#keyedEvents + chat.length + fetch.length > this.#maxBufferedKeys / 2) return false
-    const held = this.bufferedKeys + 13 * this.#keyedEvents
+  hasRoomFor (chat: readonly ChatEvent[], fetch: readonly FetchEvent[] = [], keyed = false): boolean {
+    if (keyed) return this.#keyedEvents + chat.length + fetch.length <= this.#maxBufferedKeys / 2
+    const held = this.bufferedKeys
     if (held + 13 * chat.length + 4 * fetch.length <= this.#maxBufferedKeys) return true
     return held + this.#live.newEntityBuckets(chat, fetch) <= this.#maxBufferedKeys
   }
@@ -301,15 +304,23 @@ export class Flusher {
       results = batch.map(() => err as Error)
     }
     const retry: Keyed[] = []
+    let failed = false
     batch.forEach((k, i) => {
       const won = results[i]
       if (won instanceof Error) {
         this.#claimError = won
+        failed = true
+        retry.push(k)
+        return
+      }
+      // Claimed, but the buffer is full: it waits (still claimed by its token) until a flush lands.
+      // An empty buffer always takes it, so that every claimed request is aggregated in the end.
+      if (won && !this.#live.empty && !this.hasRoomFor(k.chat, k.fetch)) {
         retry.push(k)
         return
       }
       this.#keyedEvents -= k.chat.length + k.fetch.length
-      if (won === true) {
+      if (won) {
         for (const e of k.chat) this.#live.addChat(e)
         for (const e of k.fetch) this.#live.addFetch(e)
       } else {
@@ -319,7 +330,7 @@ export class Flusher {
     })
     // Requests accepted while the claims were out come after the ones to retry.
     this.#keyed = retry.concat(this.#keyed)
-    return retry.length === 0
+    return !failed
   }
 
   /**
@@ -335,7 +346,7 @@ export class Flusher {
         ops.push([kw.key, op, field, value])
       }
     }
-    const entry: SetAside = { at: Date.now(), reason: err instanceof Error ? err.message : String(err), marker: g.marker, keys: g.keys.map((kw) => kw.key), ops }
+    const entry: SetAside = { at: this.#now(), reason: String((err as Error).message), marker: g.marker, keys: g.keys.map((kw) => kw.key), ops }
     this.#setAside.push(entry)
     if (this.#setAside.length > SET_ASIDE_KEPT) this.#setAside.shift()
     this.#log.error({ seq, setAside: entry }, `flush: the store refused a group for its content; set aside (${entry.reason})`)

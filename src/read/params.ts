@@ -27,9 +27,9 @@ export function tierOf (tiers: readonly number[], n: number): number {
 
 /** `n` rounded up to 1, 2 or 5 times a power of ten: 30 → 50, 100 → 100, 101 → 200. */
 export function roundUp125 (n: number): number {
-  for (let p = 1; ; p *= 10) {
-    for (const m of [1, 2, 5]) if (m * p >= n) return m * p
-  }
+  let p = 1
+  while (5 * p < n) p *= 10
+  return p >= n ? p : 2 * p >= n ? 2 * p : 5 * p
 }
 
 /** Hours of a history or catalog: the hours asked within the retention, and the hours computed. */

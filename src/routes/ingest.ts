@@ -49,8 +49,8 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   const { ingestBuffer, cardinalityGuard } = fastify
   const limits = () => ({ now: Date.now(), retentionHours: opts.config.retentionHours })
   /** Refuses the whole request (nothing recorded) when the buffer is full or an id is one too many. */
-  const admit = (chat: ChatEvent[], fetch: FetchEvent[], reply: FastifyReply): void => {
-    if (!ingestBuffer.hasRoomFor(chat, fetch)) {
+  const admit = (chat: ChatEvent[], fetch: FetchEvent[], reply: FastifyReply, keyed: boolean): void => {
+    if (!ingestBuffer.hasRoomFor(chat, fetch, keyed)) {
       void reply.header('retry-after', String(ingestBuffer.retryAfterSec))
       throw new BufferFullError()
     }
@@ -80,7 +80,7 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   }, (request, reply) => {
     const events = request.body as unknown as ChatEvent[]
     const key = keyOf(request)
-    admit(events, [], reply)
+    admit(events, [], reply, key !== undefined)
     if (key !== undefined) ingestBuffer.addKeyed(idempotencyKey('chat', key), events, [])
     else for (const e of events) ingestBuffer.addChat(e)
     void reply.code(202).send({ accepted: events.length })
@@ -100,7 +100,7 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   }, (request, reply) => {
     const events = request.body as unknown as FetchEvent[]
     const key = keyOf(request)
-    admit([], events, reply)
+    admit([], events, reply, key !== undefined)
     if (key !== undefined) ingestBuffer.addKeyed(idempotencyKey('fetch', key), [], events)
     else for (const e of events) ingestBuffer.addFetch(e)
     void reply.code(202).send({ accepted: events.length })

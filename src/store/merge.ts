@@ -11,15 +11,14 @@ export function splitLatest (raw: string): { ts: number, value: string } {
   return { ts: Number(raw.slice(0, TS_DIGITS)), value: raw.slice(TS_DIGITS) }
 }
 
-const DIGITS = /^\d+$/
-
 /** The stored value after applying `op` with `value` to `current` (same rules as the Lua script). */
 export function applyOp (op: FieldOp, current: string | undefined, value: string): string {
   if (current === undefined) return value
   switch (op) {
     case 'i': return String(Number(current) + Number(value))
     // Sums may pass 2^53, where doubles stop being exact: added as big integers, as Redis does.
-    case 's': return DIGITS.test(current) && DIGITS.test(value) ? String(BigInt(current) + BigInt(value)) : String(Number(current) + Number(value))
+    // (The stores check a sum's operands are digits before they apply it.)
+    case 's': return String(BigInt(current) + BigInt(value))
     case 'm': return Number(value) < Number(current) ? value : current
     case 'M': return Number(value) > Number(current) ? value : current
     case 'l': return value.slice(0, TS_DIGITS) >= current.slice(0, TS_DIGITS) ? value : current

@@ -120,15 +120,16 @@ export class RedisStore implements MetricsStore {
       const ok = await Promise.race([this.client.connect().then(() => true, () => false), timeout])
       if (replyError !== undefined) {
         this.client.disconnect()
-        const options = this.client instanceof Cluster ? this.client.options.redisOptions ?? {} : this.client.options
-        const said = options.password !== undefined && options.password !== '' ? replyError.message.split(options.password).join('***') : replyError.message
+        // clusterOptions always sets the nodes' options.
+        const options = this.client instanceof Cluster ? this.client.options.redisOptions! : this.client.options
+        const said = options.password ? replyError.message.split(options.password).join('***') : replyError.message
         const code = said.split(' ', 1)[0]!
         const why = code === 'WRONGPASS'
           ? 'authentication failed (WRONGPASS): check REDIS_PASSWORD or the password in REDIS_URL'
           : code === 'NOAUTH'
             ? 'a password is required (NOAUTH): set REDIS_PASSWORD or put the password in REDIS_URL'
             : /DB index is out of range/i.test(said)
-              ? `database ${String(options.db ?? 0)} does not exist (${said}): check REDIS_DB or the database in REDIS_URL`
+              ? `database ${String(options.db)} does not exist (${said}): check REDIS_DB or the database in REDIS_URL`
               : `refused the connection (${said})`
         throw Object.assign(new Error(`redis: ${why}`), { name: 'StartupError', code })
       }

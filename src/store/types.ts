@@ -120,7 +120,6 @@ export class StoreRefusal extends Error {
  * unreachable, busy, loading, out-of-memory or moving store is not a refusal: the group is retried.
  */
 export function isRefusal (err: unknown): boolean {
-  if (!(err instanceof Error)) return false
-  const m = err.message
+  const m = String((err as { message?: unknown }).message)
   return m.startsWith(REFUSAL_PREFIX) || m.startsWith('WRONGTYPE') || m.includes('not an integer or out of range') || m.includes('increment or decrement would overflow')
 }

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { listenApp } from '../helpers/live.js'
+import { bucketName } from '../../src/metrics/buckets.js'
+import { MAX_SUM } from '../../src/store/types.js'
 import { startRedis } from '../helpers/redis.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -52,7 +54,7 @@ t.test('the dashboard in chromium against Redis', async (t) => {
   }
   const redis = await startRedis(t)
   if (redis === null) return
-  const { base, post } = await listenApp(t, {
+  const { base, post, app } = await listenApp(t, {
     config: { redis: { url: redis.url }, readTokens: [READ], stream: { intervalMs: 250, heartbeatMs: 15_000, maxSubscribers: 50 } }
   })
 
@@ -203,5 +205,21 @@ t.test('the dashboard in chromium against Redis', async (t) => {
     await p.waitForSelector('#leaderboard tbody tr[data-model]')
     t.equal(await p.locator('#token-dialog[open]').count(), 0, 'not asked again after a reload')
     await fresh.close()
+  })
+
+  await t.test('a degraded service says so in the banner', async (t) => {
+    // A sum already at the largest storable value: the next group for it is set aside.
+    const key = `metrics:model:{deg/full}:stats:${bucketName('hour', Date.now())}`
+    await redis.client.hset(key, 'n', '1', 'ttft:sum', MAX_SUM)
+    await redis.client.pexpire(key, HOUR)
+    await post('/api/metrics/chat', [{ model: 'deg/full', success: true, ttft_ms: 5 }])
+    await app.ingestBuffer.flush()
+    t.equal(app.ingestBuffer.setAsideGroups, 1)
+    const p = await context.newPage()
+    p.setDefaultTimeout(10_000)
+    await p.goto(`${base}/`)
+    await p.waitForFunction(() => document.querySelector('#banner')?.textContent?.includes('Service degraded') === true)
+    t.match(await p.textContent('#banner'), /refused 1 group/)
+    await p.close()
   })
 })

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { APPLY_CHUNK_OPS, Flusher } from '../../src/ingest/flusher.js'
+import { bucketName } from '../../src/metrics/buckets.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
+import { StoreRefusal } from '../../src/store/types.js'
 
 const log = { info: () => {}, warn: () => {}, error: () => {} } as never
 
@@ -168,4 +170,60 @@ t.test('Flusher: a failed chunk is retried alone, with the same sequence, and ev
   const index = await modelIndex(store, ts)
   t.equal(Object.keys(index).length, 500)
   t.ok(Object.values(index).every((n) => n === '1'), 'every model counted once, the repeated groups skipped')
+})
+
+t.test('groups the store refuses are set aside: at most 100 kept, for a day; degraded for an hour', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  let clock = Date.parse('2026-12-04T12:00:00Z')
+  const refused = new Set<string>()
+  const apply = store.applyGroups.bind(store)
+  // The store refuses the groups of models named `bad/…` for their content, like an overflowing sum.
+  store.applyGroups = async (seq, groups) => {
+    const results = await apply(seq, groups.filter((g) => !refused.has(g.marker)))
+    let i = 0
+    return groups.map((g) => refused.has(g.marker) ? new StoreRefusal(`${g.marker} would pass the largest storable sum`) : results[i++]!)
+  }
+  const errors: string[] = []
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 100_000, retentionHours: 168, log: { info: () => {}, warn: () => {}, error: (_o: unknown, m: string) => { errors.push(m) } } as never, now: () => clock })
+  const chat = (model: string) => ({ model, provider: model.split('/')[0]!, gateway: 'g', success: true, errorType: null, ttftMs: 1, totalMs: 2, inputTokens: undefined, outputTokens: undefined, ts: clock })
+  const send = async (models: string[]): Promise<void> => {
+    for (const m of models) {
+      if (m.startsWith('bad/')) refused.add(`metrics:model:{${m}}:flushed:${f.instanceId}`)
+      f.addChat(chat(m))
+    }
+    t.equal(await f.flush(), true, 'every flush completes')
+  }
+  await send(['good/a', ...Array.from({ length: 60 }, (_, i) => `bad/${i}`)])
+  t.equal(f.setAsideGroups, 60)
+  t.equal(f.degraded, true)
+  await send(Array.from({ length: 50 }, (_, i) => `bad/x${i}`))
+  t.equal(f.setAsideGroups, 110, 'each counted')
+  t.equal(f.setAside().length, 100, 'at most 100 kept')
+  t.equal(f.setAside()[0]!.marker, `metrics:model:{bad/10}:flushed:${f.instanceId}`, 'the oldest go first')
+  t.match(errors[0], /set aside \(METRICS_REFUSED .* would pass the largest storable sum\)/)
+  const [[good]] = await store.read([{ keys: [`metrics:provider:{good}:stats:${bucketName('hour', clock)}`], slots: [0], nSlots: 1 }]) as [[Record<string, string>]]
+  t.equal(good.n, '1', 'the other groups landed')
+  clock += 3_600_001
+  t.equal(f.degraded, false, 'degraded for an hour after the last one')
+  t.equal(f.setAside().length, 100, 'still kept for inspection')
+  clock += 24 * 3_600_000
+  t.equal(f.setAside().length, 0, 'kept for a day')
+})
+
+t.test('a claimed keyed request waits for room in the buffer, then lands once', async (t) => {
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  // Room for one model's 13 entity-buckets: the second keyed request (another model) must wait.
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 20, retentionHours: 168, log })
+  const chat = (model: string) => ({ model, provider: model, gateway: model, success: true, errorType: null, ttftMs: 1, totalMs: 2, inputTokens: undefined, outputTokens: undefined, ts: Date.now() })
+  f.addChat(chat('room/a'))
+  t.ok(f.hasRoomFor([chat('room/b')], [], true), 'keyed events are bounded by count only')
+  f.addKeyed('k-room', [chat('room/b')], [])
+  t.notOk(f.hasRoomFor([chat('room/b')]), 'the buffer has no room for another model')
+  t.equal(await f.drain(5000), 0, 'everything lands: the claimed request waited for the first batch')
+  const [[a, b]] = await store.read([{ keys: ['metrics:model:{room/a}:stats:' + bucketName('hour', Date.now()), 'metrics:model:{room/b}:stats:' + bucketName('hour', Date.now())], slots: [0, 1], nSlots: 2 }]) as [[Record<string, string>, Record<string, string>]]
+  t.equal(a.n, '1')
+  t.equal(b.n, '1')
+  t.equal(f.duplicateRequests, 0)
 })

@@ -66,3 +66,13 @@ t.test('SIGTERM drains: readiness turns 503 at once while events are still accep
   for (const h of hours) n += Number(await redis.client.hget(`metrics:model:{drain/m}:stats:${h}`, 'n') ?? 0)
   t.equal(n, 2, 'both events written')
 })
+
+t.test('a port already in use stops start-up with the error and its stack', async (t) => {
+  const { createServer } = await import('node:net')
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => busy.close())
+  const port = (busy.address() as { port: number }).port
+  const err = await spawnServer({ REDIS_URL: '', REDIS_HOST: '' }, port).then(() => null, (e: Error) => e)
+  t.match(err?.message, /start-up error: Error: listen EADDRINUSE[^\n]*\n\s+at /, 'one error line, then where it came from')
+})
