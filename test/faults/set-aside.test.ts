@@ -1,4 +1,5 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { defaultConfig } from '../../src/config.js'
 import { bucketName } from '../../src/metrics/buckets.js'
@@ -6,6 +7,16 @@ import { MAX_SUM } from '../../src/store/types.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const chat = (payload: unknown) => ({ method: 'POST' as const, url: '/api/metrics/chat', payload: payload as object })
+
+/** The service on a Redis of its own, flushing every 50 ms, its read cache off; null when Redis is missing outside CI. */
+async function appOnRedis (t: Test): Promise<{ redis: TestRedis, app: FastifyInstance } | null> {
+  const redis = await startRedis(t)
+  if (redis === null) return null
+  const app = await buildApp({ config: defaultConfig({ redis: { url: redis.url }, flushIntervalMs: 50, cacheTtlMs: 0 }), logger: false })
+  t.teardown(() => app.close())
+  await app.ready()
+  return { redis, app }
+}
 
 /** Keys under `metrics:` that have no expiry (PTTL -1). */
 async function keysWithoutTtl (redis: TestRedis): Promise<string[]> {
@@ -15,12 +26,9 @@ async function keysWithoutTtl (redis: TestRedis): Promise<string[]> {
 }
 
 t.test('Redis-backed: extreme accepted events are stored exactly and never block later ones', async (t) => {
-  const redis = await startRedis(t)
-  if (redis === null) return
-  const config = defaultConfig({ redis: { url: redis.url }, flushIntervalMs: 50, cacheTtlMs: 0 })
-  const app = await buildApp({ config, logger: false })
-  t.teardown(() => app.close())
-  await app.ready()
+  const started = await appOnRedis(t)
+  if (started === null) return
+  const { redis, app } = started
 
   // The batch that once overflowed the tokens-per-second sum and stopped all recording.
   const extreme = { model: 'fast/m', success: true, ttft_ms: 0, total_time_ms: 0.001, output_tokens: 10_000_000 }
@@ -42,12 +50,9 @@ t.test('Redis-backed: extreme accepted events are stored exactly and never block
 })
 
 t.test('Redis-backed: a group the store refuses is set aside, reported, and every other group lands', async (t) => {
-  const redis = await startRedis(t)
-  if (redis === null) return
-  const config = defaultConfig({ redis: { url: redis.url }, flushIntervalMs: 50, cacheTtlMs: 0 })
-  const app = await buildApp({ config, logger: false })
-  t.teardown(() => app.close())
-  await app.ready()
+  const started = await appOnRedis(t)
+  if (started === null) return
+  const { redis, app } = started
 
   // A sum already at the largest storable value (long accumulation, or written by hand).
   const hour = bucketName('hour', Date.now())
@@ -83,12 +88,9 @@ t.test('Redis-backed: a group the store refuses is set aside, reported, and ever
 })
 
 t.test('Redis-backed: out of memory refuses the whole script up front; nothing is half written', async (t) => {
-  const redis = await startRedis(t)
-  if (redis === null) return
-  const config = defaultConfig({ redis: { url: redis.url }, flushIntervalMs: 50, cacheTtlMs: 0 })
-  const app = await buildApp({ config, logger: false })
-  t.teardown(() => app.close())
-  await app.ready()
+  const started = await appOnRedis(t)
+  if (started === null) return
+  const { redis, app } = started
   await redis.client.config('SET', 'maxmemory-policy', 'noeviction')
   await redis.client.config('SET', 'maxmemory', '1')
   t.equal((await app.inject(chat(Array.from({ length: 50 }, (_, i) => ({ model: `oom/m${i}`, success: true, ttft_ms: i + 1 }))))).statusCode, 202)
