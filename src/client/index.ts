@@ -164,7 +164,7 @@ type Route = '/api/metrics/chat' | '/api/metrics/gateway/fetch'
 const ROUTES: Route[] = ['/api/metrics/chat', '/api/metrics/gateway/fetch']
 
 /** An id the service refused (429 METRICS_TOO_MANY_IDS): pair ids are "<model> <gateway or provider>". */
-interface Refusal { type: string, id: string, limit?: number }
+interface Refusal { type: string, id: string }
 
 /** What one request's answer means for its batch. */
 type Answer =
@@ -220,7 +220,8 @@ function retryAfterMs (header: string | null): number {
 function describe (err: unknown): string {
   try {
     const e = err as { name?: unknown, message?: unknown, cause?: { code?: unknown, message?: unknown } }
-    const cause = e?.cause !== undefined && e.cause !== null ? ` (${String(e.cause.code ?? e.cause.message ?? '')})` : ''
+    // undici's network errors: "fetch failed", caused by an error with a code (ECONNREFUSED) or only a message.
+    const cause = e?.cause !== undefined && e.cause !== null ? ` (${String(e.cause.code ?? e.cause.message ?? e.cause)})` : ''
     return `${String(e?.name ?? 'Error')}: ${String(e?.message ?? err)}${cause}`
   } catch {
     return 'an error that cannot be described'
@@ -229,12 +230,12 @@ function describe (err: unknown): string {
 
 /** Rejects when `signal` aborts, even if `p` ignores it (a fetch given for tests may). */
 async function unlessAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) throw signal.reason
-  let onAbort = (): void => {}
+  signal.throwIfAborted()
+  let onAbort!: () => void
   const aborted = new Promise<never>((_resolve, reject) => {
     onAbort = () => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
   })
+  signal.addEventListener('abort', onAbort, { once: true })
   try {
     return await Promise.race([p, aborted])
   } finally {
@@ -244,18 +245,19 @@ async function unlessAborted<T> (p: Promise<T>, signal: AbortSignal): Promise<T>
 
 /** Whether a queued event (JSON) names the refused id, as the service reads the event. */
 function names (route: Route, refusal: Refusal, json: string): boolean {
-  // Queued events are JSON.stringify's output of objects: they parse back.
+  // Queued events are JSON.stringify's output of objects: they parse back. The service validates a
+  // whole request before it counts ids, so every chat event of a refused one has a string model.
   const e = JSON.parse(json) as Record<string, unknown>
   if (route === '/api/metrics/gateway/fetch') return refusal.type === 'gateway' && e.gateway === refusal.id
-  if (typeof e.model !== 'string') return false
-  const provider = typeof e.provider === 'string' ? e.provider : extractProvider(e.model)
+  const model = String(e.model)
+  const provider = typeof e.provider === 'string' ? e.provider : extractProvider(model)
   const gateway = typeof e.gateway === 'string' ? e.gateway : DEFAULT_GATEWAY
   switch (refusal.type) {
-    case 'model': return e.model === refusal.id
+    case 'model': return model === refusal.id
     case 'provider': return provider === refusal.id
     case 'gateway': return gateway === refusal.id
-    case 'model_gateway': return `${e.model} ${gateway}` === refusal.id
-    case 'model_provider': return `${e.model} ${provider}` === refusal.id
+    case 'model_gateway': return `${model} ${gateway}` === refusal.id
+    case 'model_provider': return `${model} ${provider}` === refusal.id
     default: return false
   }
 }
@@ -274,7 +276,7 @@ async function errorBody (res: Response, signal: AbortSignal): Promise<Record<st
 function refusalOf (body: Record<string, unknown> | null): Refusal | undefined {
   const r = body?.refused as Record<string, unknown> | undefined
   if (r === null || typeof r !== 'object' || typeof r.type !== 'string' || typeof r.id !== 'string') return undefined
-  return { type: r.type, id: r.id, ...(typeof r.limit === 'number' ? { limit: r.limit } : {}) }
+  return { type: r.type, id: r.id }
 }
 
 function messageOf (status: number, body: Record<string, unknown> | null): string {
@@ -318,8 +320,7 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
   const stop = new AbortController()
 
   /** The caller's callbacks must never break delivery: what they throw or reject is ignored. */
-  const safely = (fn: (() => unknown) | undefined): void => {
-    if (fn === undefined) return
+  const safely = (fn: () => unknown): void => {
     try {
       const r = fn() as { then?: unknown } | undefined
       if (r !== null && typeof r === 'object' && typeof r.then === 'function') (r as Promise<unknown>).then(undefined, () => {})
@@ -377,47 +378,48 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
     if (lane.queue.length >= maxBatch && lane.running === null && lane.batches.length === 0) void flush()
   }
 
+  /** One request for the batch, and what its answer means; rejects when no answer came. */
+  const ask = async (route: Route, batch: Batch, signal: AbortSignal): Promise<Answer> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': batch.key }
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    const res = await unlessAborted(doFetch(base + route, { method: 'POST', headers, body: `[${batch.events.join(',')}]`, signal }), signal)
+    const status = res.status
+    if (status >= 200 && status < 300) {
+      void res.body?.cancel().catch(() => {})
+      return { kind: 'sent' }
+    }
+    if (status === 400 || status === 429) {
+      // A 429 whose body is cut off cannot be told apart: retried, like any lost answer.
+      const body = await errorBody(res, signal)
+      const message = messageOf(status, body)
+      if (status === 400) return { kind: 'split', as: 'invalid', status, message, index: invalidIndex(body?.message) }
+      const refused = refusalOf(body)
+      if (refused !== undefined) return { kind: 'refused', status, message, refused }
+      if (body?.code === 'METRICS_TOO_MANY_IDS') return { kind: 'split', as: 'refused', status, message }
+      return { kind: 'retry', status, message, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
+    }
+    void res.body?.cancel().catch(() => {})
+    // Too large: smaller parts fit.
+    if (status === 413) return { kind: 'split', as: 'failed', status, message: `HTTP ${status}: the request was too large` }
+    // The request timed out on the service's side, or a 5xx (store down, draining, a proxy in
+    // between): the key makes a retry safe whatever happened to the first attempt.
+    if (status === 408 || status >= 500) return { kind: 'retry', status, message: `HTTP ${status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
+    return { kind: 'failed', status, message: `HTTP ${status}` }
+  }
+
   const post = async (route: Route, batch: Batch): Promise<Answer> => {
     const controller = new AbortController()
     const timer = setTimeout(() => { controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')) }, timeoutMs)
     timer.unref?.()
     const onStop = (): void => { controller.abort(new DOMException('close() ran out of time', 'AbortError')) }
     stop.signal.addEventListener('abort', onStop, { once: true })
-    const signal = controller.signal
-    try {
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': batch.key }
-      if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
-      const res = await unlessAborted(doFetch(base + route, { method: 'POST', headers, body: `[${batch.events.join(',')}]`, signal }), signal)
-      const status = res.status
-      if (status >= 200 && status < 300) {
-        void res.body?.cancel().catch(() => {})
-        return { kind: 'sent' }
-      }
-      if (status === 400 || status === 429) {
-        // A 429 whose body is cut off cannot be told apart: retried, like any lost answer.
-        const body = await errorBody(res, signal)
-        const message = messageOf(status, body)
-        if (status === 400) return { kind: 'split', as: 'invalid', status, message, index: invalidIndex(body?.message) }
-        const refused = refusalOf(body)
-        if (refused !== undefined) return { kind: 'refused', status, message, refused }
-        if (body?.code === 'METRICS_TOO_MANY_IDS') return { kind: 'split', as: 'refused', status, message }
-        return { kind: 'retry', status, message, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
-      }
-      void res.body?.cancel().catch(() => {})
-      // Too large: smaller parts fit.
-      if (status === 413) return { kind: 'split', as: 'failed', status, message: `HTTP ${status}: the request was too large` }
-      // The request timed out on the service's side, or a 5xx (store down, draining, a proxy in
-      // between): the key makes a retry safe whatever happened to the first attempt.
-      if (status === 408 || status >= 500) return { kind: 'retry', status, message: `HTTP ${status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
-      return { kind: 'failed', status, message: `HTTP ${status}` }
-    } catch (err) {
-      // Network errors (ECONNREFUSED, ECONNRESET, "fetch failed", "terminated") and timeouts alike:
-      // the service may or may not have applied the batch; the same key settles it.
-      return { kind: 'retry', message: describe(err), retryAfterMs: 0 }
-    } finally {
-      clearTimeout(timer)
-      stop.signal.removeEventListener('abort', onStop)
-    }
+    // Network errors (ECONNREFUSED, ECONNRESET, "fetch failed", "terminated") and timeouts alike:
+    // the service may or may not have applied the batch; the same key settles it.
+    const answer = await ask(route, batch, controller.signal)
+      .catch((err: unknown): Answer => ({ kind: 'retry', message: describe(err), retryAfterMs: 0 }))
+    clearTimeout(timer)
+    stop.signal.removeEventListener('abort', onStop)
+    return answer
   }
 
   /** Full jitter: a random delay up to base × 2^(attempt − 1), capped; never shorter than Retry-After. */
