@@ -34,7 +34,7 @@ t.test('GET /metrics needs a read token when one is set', async (t) => {
 })
 
 t.test('GET /metrics is open without a read token, and shares the per-client rate limit of the /api/ routes', async (t) => {
-  const { app } = await build(t, { config: { ingestTokens: [INGEST], rateLimitMax: 3 } })
+  const { app } = await build(t, { config: { ingestTokens: [INGEST], rateLimitMax: 3, rateLimitWindowMs: 60_000 } })
   const statuses = []
   for (let i = 0; i < 2; i++) statuses.push((await app.inject({ url: '/metrics', remoteAddress: '10.1.1.1' })).statusCode)
   statuses.push((await app.inject({ url: '/api/metrics/realtime?id=x', remoteAddress: '10.1.1.1' })).statusCode)
