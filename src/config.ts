@@ -8,7 +8,7 @@ const Num = (min: number, max: number, def: number) => Type.Number({ minimum: mi
 /** Comma-separated tokens (several, so they can be rotated), each at least 16 characters. */
 const TokenList = Type.String({ pattern: '^\\s*[^\\s,]{16,}\\s*(,\\s*[^\\s,]{16,}\\s*)*$', description: 'comma-separated tokens of 16+ characters' })
 
-/** The environment the service reads (API.md, "Configuration"). Names are the variables'. */
+/** The environment the service reads (docs/api.md, "Configuration"). Names are the variables'. */
 export const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Int(0, 65_535, 3000),

@@ -8,7 +8,7 @@ export type Resolution = 'hour' | 'tenmin' | 'minute'
 export const MINUTE_MS = 60_000
 export const TEN_MINUTES_MS = 600_000
 export const HOUR_MS = 3_600_000
-/** Minute (and 10-minute) buckets are kept this long after they end, whatever the hour retention (API.md). */
+/** Minute (and 10-minute) buckets are kept this long after they end, whatever the hour retention (docs/api.md). */
 export const MINUTE_RETENTION_MS = 2 * HOUR_MS
 /**
  * Minute buckets of model × gateway and model × provider pairs serve windows of at most an hour
@@ -92,7 +92,7 @@ export interface WindowSpec { res: Resolution, buckets: number, seconds: number 
 
 /**
  * Windows up to 1h are answered from minute buckets (their complete 10-minute blocks from 10-minute
- * buckets, see coverMinutes), longer ones from hour buckets (API.md).
+ * buckets, see coverMinutes), longer ones from hour buckets (docs/api.md).
  */
 export const WINDOWS: Record<WindowName, WindowSpec> = {
   '5m': { res: 'minute', buckets: 5, seconds: 300 },

@@ -54,7 +54,7 @@ export class Dist {
   }
 }
 
-/** The answer's Stats object (API.md): count 0 and nulls with no samples. */
+/** The answer's Stats object (docs/api.md): count 0 and nulls with no samples. */
 export interface Stats {
   count: number
   avg: number | null

@@ -1,5 +1,5 @@
 /**
- * The provider of a model id, as API.md defines it: the part before the first `/`, else before the
+ * The provider of a model id, as docs/api.md defines it: the part before the first `/`, else before the
  * first `:`, else `unknown`; an empty part is `unknown` too.
  */
 export function extractProvider (model: string): string {

@@ -52,7 +52,7 @@ export async function readActivity (store: StoreReader, type: 'model' | 'provide
 
 /**
  * Ranks by the 2-decimal health score (as `order` says), then more requests, then id ascending,
- * whatever the order (API.md).
+ * whatever the order (docs/api.md).
  */
 export function rank<T extends { id: string, requests: number, score: number }> (rows: T[], order: 'asc' | 'desc'): T[] {
   const dir = order === 'desc' ? -1 : 1

@@ -15,7 +15,7 @@ export function coverOf (res: Resolution, buckets: Bucket[]): Bucket[] {
   return res === 'minute' ? coverMinutes(buckets) : buckets
 }
 
-/** The buckets a window counts at `now`: the current one and the N−1 before it (API.md). */
+/** The buckets a window counts at `now`: the current one and the N−1 before it (docs/api.md). */
 export function resolveWindow (name: WindowName, now: number): ResolvedWindow {
   const spec = WINDOWS[name]
   const buckets = bucketRange(spec.res, now, spec.buckets)

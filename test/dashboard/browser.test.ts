@@ -18,7 +18,7 @@ const OUTPUT = fileURLToPath(new URL('../.output/', import.meta.url))
 const READ = 'dashboard-read-token-0123456789'
 const HOUR = 3_600_000
 
-/** health_score as API.md defines it: 100 × the Wilson lower bound (z = 1.96), 2 decimals. */
+/** health_score as docs/api.md defines it: 100 × the Wilson lower bound (z = 1.96), 2 decimals. */
 function wilson (ok: number, n: number): number {
   const z = 1.96
   const p = ok / n

@@ -1,7 +1,7 @@
 /**
  * Redis outages against the real server process (src/server.ts): Redis frozen (SIGSTOP), killed
  * (SIGKILL) and restarted on the same port and append-only directory, a full buffer, reads while the
- * store is away. "Accepted means … lands, exactly once, when the store returns" (API.md).
+ * store is away. "Accepted means … lands, exactly once, when the store returns" (docs/api.md).
  */
 import t, { type Test } from 'tap'
 import { bucketName } from '../../src/metrics/buckets.js'

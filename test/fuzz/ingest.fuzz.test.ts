@@ -3,7 +3,7 @@
  *
  * Every generated body is a raw string (so it can be malformed JSON, hold duplicate keys, escaped
  * keys, lone surrogates, 1e400 …) and is judged by `reference`, an independent validator written from
- * API.md's tables, which never imports anything from src/. The app must agree with it:
+ * docs/api.md's tables, which never imports anything from src/. The app must agree with it:
  *   - never a 5xx;
  *   - 202 `{accepted: N}` exactly when the reference says valid (N = its event count);
  *   - otherwise 400/413/415/429 in Fastify's error shape;
@@ -50,14 +50,14 @@ const CONFIG = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The reference validator (API.md), independent of src/
+// The reference validator (docs/api.md), independent of src/
 // ---------------------------------------------------------------------------------------------
 
 const BODY_LIMIT = 1_048_576
 const MAX_BATCH = 1000
 const MAX_MS = 3_600_000
 const MAX_TOKENS = 10_000_000
-/** API.md gives no bounds for the fetch fields; openapi.yaml does: model_count 0..1 000 000, response_time_ms 0..3 600 000. */
+/** The fetch fields' bounds (docs/api.md): model_count 0..1 000 000, response_time_ms 0..3 600 000. */
 const MAX_MODEL_COUNT = 1_000_000
 const CHAT_ERRORS = ['timeout', 'rate_limit', 'network', 'other']
 const FETCH_ERRORS = ['timeout', 'error']
@@ -157,8 +157,8 @@ function fetchProblem (e: unknown, now: number): string | null {
 /**
  * Fastify's JSON parser refuses, with a 400, a body holding a `__proto__` key, or a `constructor`
  * key whose value is an object with a `prototype` key, at any depth (onProtoPoisoning and
- * onConstructorPoisoning, both 'error' by default). API.md does not say so (it says unknown fields
- * are ignored); the reference follows the framework here.
+ * onConstructorPoisoning, both 'error' by default), as docs/api.md ("Errors") says beside "unknown fields
+ * are ignored"; the reference follows the framework here.
  */
 function poisoned (root: unknown): boolean {
   const stack: unknown[] = [root]
@@ -199,7 +199,7 @@ function reference (route: Route, payload: string, contentType: string | undefin
   return { ok: true, events: items.length }
 }
 
-/** API.md: the part before the first `/`, else before the first `:`, else `unknown`; an empty part is `unknown`. */
+/** docs/api.md: the part before the first `/`, else before the first `:`, else `unknown`; an empty part is `unknown`. */
 function providerOf (model: string): string {
   const slash = model.indexOf('/')
   const cut = slash >= 0 ? slash : model.indexOf(':')

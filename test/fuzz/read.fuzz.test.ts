@@ -9,7 +9,7 @@
  *   - a 400 has Fastify's error shape and its message names `querystring.<param>` of the route;
  *   - a 200 has the documented top-level shape (and the documented sizes: at most 100 leaderboard
  *     entries, `hours` (×60) trend points);
- *   - a small reference from API.md: a query whose every documented parameter is plainly valid is
+ *   - a small reference from docs/api.md: a query whose every documented parameter is plainly valid is
  *     answered 200 (echoing it), one with a plainly invalid parameter 400 naming it; anything in
  *     between (repeated keys, `5.0`, ` 5`, `0x10`, …) only has to be a 200 or a 400.
  *
@@ -39,7 +39,7 @@ const CONFIG = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The routes and their parameters (API.md "Reading")
+// The routes and their parameters (docs/api.md "Reading")
 // ---------------------------------------------------------------------------------------------
 
 type Param = { kind: 'enum', values: readonly string[] } | { kind: 'int', min: number, max: number } | { kind: 'str', max: number }
@@ -82,7 +82,7 @@ const ROUTES: Record<RouteName, { path: string, params: Record<string, Param> }>
 const ALL_PARAM_NAMES = [...new Set(Object.values(ROUTES).flatMap((r) => Object.keys(r.params)))]
 
 // ---------------------------------------------------------------------------------------------
-// The reference (API.md), independent of src/
+// The reference (docs/api.md), independent of src/
 // ---------------------------------------------------------------------------------------------
 
 /** A query parameter as the client meant it; `value: null` when its encoding is broken (no claim made). */
@@ -134,7 +134,7 @@ function expectation (route: RouteName, pairs: Pair[]): Expectation {
   for (const [name, ps] of seen) {
     const param = spec[name]
     const only = ps[0]
-    // a repeated key arrives as an array: API.md does not say what that means
+    // a repeated key arrives as an array: docs/api.md does not say what that means
     cls[name] = param === undefined || only === undefined || ps.length > 1 ? { c: 'unknown' } : classify(param, only.value)
   }
   const present = (n: string): boolean => seen.has(n)
@@ -153,7 +153,7 @@ function expectation (route: RouteName, pairs: Pair[]): Expectation {
     if (present('stat') && known('metric') && RATE_METRICS.includes(String(eff.metric))) ['stat', 'metric'].forEach((n) => cross.add(n))
     if (known('resolution') && known('hours') && eff.resolution === 'minute' && Number(eff.hours) > 2) ['resolution', 'hours'].forEach((n) => cross.add(n))
   }
-  // API.md does not order the checks: a 400 may name any parameter at fault (or one the reference has no view on)
+  // docs/api.md does not order the checks: a 400 may name any parameter at fault (or one the reference has no view on)
   if (invalid.size > 0 || cross.size > 0) return { verdict: 'invalid', blame: new Set([...invalid, ...cross, ...unknown]), eff }
   if (unknown.size > 0) return { verdict: 'unknown', blame: unknown, eff }
   return { verdict: 'valid', blame: new Set(), eff }

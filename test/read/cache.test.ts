@@ -1,5 +1,5 @@
 /**
- * The read cache in front of the leaderboard, the provider summary and trends (API.md "Reading",
+ * The read cache in front of the leaderboard, the provider summary and trends (docs/api.md "Reading",
  * "Operating"): answers live METRICS_CACHE_TTL_MS, Cache-Control says their remaining life,
  * concurrent identical misses share one load, and a store that cannot answer gives a 503.
  */

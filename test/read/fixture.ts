@@ -204,10 +204,10 @@ export async function postEvents (app: FastifyInstance, events: readonly Fixture
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reference computations (API.md), from the raw events only
+// Reference computations (docs/api.md), from the raw events only
 // ---------------------------------------------------------------------------------------------
 
-/** API.md: the part before the first `/`, else before the first `:`, else `unknown`; empty → unknown. */
+/** docs/api.md: the part before the first `/`, else before the first `:`, else `unknown`; empty → unknown. */
 export function defaultProvider (model: string): string {
   const m = /^([^/]*)\//.exec(model) ?? /^([^:]*):/.exec(model)
   const part = m?.[1]
@@ -226,7 +226,7 @@ export function errorTypeOf (e: FixtureEvent): ErrorType | null {
   return e.success ? null : (e.error_type ?? 'other')
 }
 
-/** Output tokens per second of one event (API.md), or undefined. */
+/** Output tokens per second of one event (docs/api.md), or undefined. */
 export function tokensPerSecond (e: FixtureEvent): number | undefined {
   if (e.output_tokens === undefined || e.ttft_ms === undefined || e.total_time_ms === undefined) return undefined
   const genMs = e.total_time_ms - e.ttft_ms
@@ -391,7 +391,7 @@ export interface RefEntry {
   uptime: number | null
 }
 
-/** The leaderboard (API.md) over `events` (already restricted to the window). */
+/** The leaderboard (docs/api.md) over `events` (already restricted to the window). */
 export function refLeaderboard (events: readonly FixtureEvent[], q: { order: 'asc' | 'desc', limit: number, minRequests: number }): RefEntry[] {
   const byModel = new Map<string, FixtureEvent[]>()
   for (const e of events) {
@@ -429,7 +429,7 @@ export interface RefProvider extends Counts {
   total_time_ms: RefStats
 }
 
-/** The provider summary (API.md) over `events` (already restricted to the window). */
+/** The provider summary (docs/api.md) over `events` (already restricted to the window). */
 export function refProviders (events: readonly FixtureEvent[]): RefProvider[] {
   const byProvider = new Map<string, FixtureEvent[]>()
   for (const e of events) {

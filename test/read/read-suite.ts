@@ -1,5 +1,5 @@
 /**
- * The read side (API.md "Reading": leaderboard, provider summary, trends) against one store. Run on
+ * The read side (docs/api.md "Reading": leaderboard, provider summary, trends) against one store. Run on
  * the embedded store (memory.test.ts) and on a real Redis (redis.test.ts).
  *
  * Every expectation is computed from the raw fixture events (fixture.ts), never from an answer: an

@@ -77,7 +77,7 @@ const without = (o: Json, key: string): Json => Object.fromEntries(Object.entrie
 
 interface Case { name: string, event: Json, field: string }
 
-/** Every rule of API.md's chat table that must answer 400, one row each. */
+/** Every rule of docs/api.md's chat table that must answer 400, one row each. */
 function chatInvalidCases (now: number): Case[] {
   return [
     { name: 'missing model', event: { success: true }, field: 'model' },
@@ -258,7 +258,7 @@ t.test('POST /api/metrics/chat', async (t) => {
 
   t.test('defaults: provider from the model, gateway default, error_type other', async (t) => {
     const { app } = await build(t)
-    // [model, provider that API.md's extractProvider rule gives]
+    // [model, provider that docs/api.md's extractProvider rule gives]
     const derived: Array<[string, string]> = [
       ['anthropic/claude-3.5-sonnet', 'anthropic'],
       ['openai/gpt-4o:online', 'openai'],

@@ -1,5 +1,5 @@
 /**
- * GET /metrics is behind the read token when one is set (API.md, "Auth"), open otherwise, and
+ * GET /metrics is behind the read token when one is set (docs/api.md, "Authentication"), open otherwise, and
  * rate limited per client like the /api/ routes.
  */
 import t from 'tap'

@@ -31,7 +31,7 @@ interface RealtimeBody {
 }
 interface ErrorBody { statusCode: number, error: string, message: string, code?: string }
 
-/** Window definitions as API.md states them: bucket size, number of buckets, nominal seconds. */
+/** Window definitions as docs/api.md states them: bucket size, number of buckets, nominal seconds. */
 const WINDOW_DEFS: Record<WindowName, { size: number, buckets: number, seconds: number }> = {
   '5m': { size: MINUTE, buckets: 5, seconds: 300 },
   '15m': { size: MINUTE, buckets: 15, seconds: 900 },
@@ -48,7 +48,7 @@ function windowFrom (w: WindowName, to: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Independent reference computations (API.md), from the raw events
+// Independent reference computations (docs/api.md), from the raw events
 
 /** Deterministic PRNG (mulberry32) so the data set is the same on every run. */
 function rng (seed: number): () => number {
