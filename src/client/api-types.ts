@@ -12,29 +12,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: 200 while the process runs */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The process runs */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -51,59 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: 200 when the store answers (ready or degraded), else 503 (unavailable, or draining on shutdown) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The store answers */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /**
-                             * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
-                             * @enum {string}
-                             */
-                            status: "ready" | "degraded" | "draining" | "unavailable";
-                            /** @enum {string} */
-                            store: "redis" | "memory";
-                            /** @description events accepted and not yet written */
-                            pending_events: number;
-                            /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
-                            set_aside_groups: number;
-                        };
-                    };
-                };
-                /** @description The store does not answer, or the service is shutting down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /**
-                             * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
-                             * @enum {string}
-                             */
-                            status: "ready" | "degraded" | "draining" | "unavailable";
-                            /** @enum {string} */
-                            store: "redis" | "memory";
-                            /** @description events accepted and not yet written */
-                            pending_events: number;
-                            /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
-                            set_aside_groups: number;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -125,102 +51,7 @@ export interface paths {
          * Record one finished chat completion, or a batch of up to 1000
          * @description One invalid event rejects the whole request and records nothing. Accepted events reach the store within METRICS_FLUSH_INTERVAL_MS while it is up, exactly once.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description one event, or an array of 1..1000 */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["ChatEvent"] | components["schemas"]["ChatEvent"][];
-                };
-            };
-            responses: {
-                /** @description Accepted: buffered and promised to the store */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "accepted": 100
-                         *     }
-                         */
-                        "application/json": {
-                            /** @description events accepted */
-                            accepted: number;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["recordChat"];
         delete?: never;
         options?: never;
         head?: never;
@@ -240,102 +71,7 @@ export interface paths {
          * Record one model-list fetch by a gateway, or a batch of up to 1000
          * @description Shown under gateway_fetches of realtime?type=gateway.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description one event, or an array of 1..1000 */
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["GatewayFetchEvent"] | components["schemas"]["GatewayFetchEvent"][];
-                };
-            };
-            responses: {
-                /** @description Accepted: buffered and promised to the store */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "accepted": 100
-                         *     }
-                         */
-                        "application/json": {
-                            /** @description events accepted */
-                            accepted: number;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["recordGatewayFetch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -353,127 +89,7 @@ export interface paths {
          * Realtime figures of one model, provider or gateway over a window
          * @description An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway. status is the health state now, whatever the window; baselines compare the window with the period before it and the 7-day baseline of the same hours of day (docs/health.md).
          */
-        get: {
-            parameters: {
-                query: {
-                    type?: "model" | "provider" | "gateway";
-                    id: string;
-                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window: "5m" | "15m" | "1h" | "6h" | "24h";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The figures */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            type: string;
-                            id: string;
-                            window: components["schemas"]["WindowInfo"];
-                            requests: number;
-                            successes: number;
-                            failures: number;
-                            success_rate: number | null;
-                            errors: {
-                                timeout: number;
-                                rate_limit: number;
-                                network: number;
-                                other: number;
-                            };
-                            ttft_ms: components["schemas"]["Stats"];
-                            total_time_ms: components["schemas"]["Stats"];
-                            output_tokens_per_second: components["schemas"]["Stats"];
-                            health_score: number | null;
-                            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
-                            uptime: number | null;
-                            /**
-                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                             * @enum {string}
-                             */
-                            status: "healthy" | "degraded" | "down" | "unknown";
-                            /** @description why the state is what it is, with the figures of the latest minute */
-                            status_reason: string;
-                            /** @description the window against the period before it and the trailing 7-day baseline of the same hours of day (error rate: failures apart from rate limits) */
-                            baselines: {
-                                /** @description the period right before the window, as long as it */
-                                previous: {
-                                    /** Format: date-time */
-                                    from: string;
-                                    /** Format: date-time */
-                                    to: string;
-                                };
-                                ttft_p50_ms: components["schemas"]["Comparison"];
-                                ttft_p90_ms: components["schemas"]["Comparison"];
-                                error_rate_pct: components["schemas"]["Comparison"];
-                                /** @description TTFT p50/p90 over METRICS_ANOMALY_TTFT_FACTOR × the reference, or an error rate at least METRICS_ANOMALY_ERROR_RATE_PP points above it at 95 % confidence; the reference is the 7-day baseline when it has enough samples, else the previous period */
-                                anomaly: boolean;
-                                anomaly_reason: string | null;
-                            };
-                            /** Format: date-time */
-                            generated_at: string;
-                            gateway_fetches?: {
-                                fetches: number;
-                                errors: number;
-                                timeouts: number;
-                                response_time_ms: components["schemas"]["Stats"];
-                                last_model_count: number | null;
-                            };
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getRealtime"];
         put?: never;
         post?: never;
         delete?: never;
@@ -493,100 +109,7 @@ export interface paths {
          * Models ranked by health score
          * @description health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now. min_requests is rounded up to 1, 2 or 5 × a power of ten (the answer says which), and every limit up to 10, 25, 50 or 100 is cut from the leaderboard of that length, so that few distinct leaderboards are ever computed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    order?: "desc" | "asc";
-                    /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
-                    limit?: number;
-                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
-                    /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
-                    min_requests?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The ranked models */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            window: components["schemas"]["WindowInfo"];
-                            order: string;
-                            /** @description the threshold applied: min_requests rounded up to 1, 2 or 5 × a power of ten */
-                            min_requests: number;
-                            entries: {
-                                rank: number;
-                                model: string;
-                                provider: string | null;
-                                health_score: number | null;
-                                success_rate: number | null;
-                                requests: number;
-                                ttft_p50_ms: number | null;
-                                total_time_p50_ms: number | null;
-                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
-                                uptime: number | null;
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                status: "healthy" | "degraded" | "down" | "unknown";
-                            }[];
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getLeaderboard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -606,93 +129,7 @@ export interface paths {
          * Figures per provider
          * @description Every provider with traffic in the window (or just the one asked), by requests then name.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
-                    provider?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The providers */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            window: components["schemas"]["WindowInfo"];
-                            providers: {
-                                provider: string;
-                                models: number;
-                                requests: number;
-                                successes: number;
-                                failures: number;
-                                success_rate: number | null;
-                                errors: {
-                                    timeout: number;
-                                    rate_limit: number;
-                                    network: number;
-                                    other: number;
-                                };
-                                ttft_ms: components["schemas"]["Stats"];
-                                total_time_ms: components["schemas"]["Stats"];
-                                health_score: number | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getProviderSummary"];
         put?: never;
         post?: never;
         delete?: never;
@@ -712,95 +149,7 @@ export interface paths {
          * One point per bucket of a metric of a model, provider or gateway
          * @description Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID. The points are the last of trends computed over 6, 24, 72 or 168 hours (by minute: 2 hours), shared by every hours value up to it.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description default model */
-                    type?: "model" | "provider" | "gateway";
-                    id?: string;
-                    /** @description short form of type=model&id=ID */
-                    model?: string;
-                    metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
-                    /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics */
-                    stat?: "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99";
-                    /** @description the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares */
-                    hours?: number;
-                    /** @description minute only with hours <= 2 */
-                    resolution?: "hour" | "minute";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The points */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            type: string;
-                            id: string;
-                            metric: string;
-                            stat: string | null;
-                            resolution: string;
-                            points: {
-                                /** Format: date-time */
-                                t: string;
-                                count: number;
-                                value: number | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getTrends"];
         put?: never;
         post?: never;
         delete?: never;
@@ -820,128 +169,7 @@ export interface paths {
          * One model through each gateway and by each provider, side by side
          * @description Requests, uptime, state, TTFT p50/p90, total time p50 and output tokens/s of each model × gateway and model × provider pair with traffic in the window.
          */
-        get: {
-            parameters: {
-                query: {
-                    /** @description model id */
-                    model: string;
-                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The pairs */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            model: string;
-                            window: components["schemas"]["WindowInfo"];
-                            /** @description the model through each gateway with traffic in the window, by requests (more first), then name */
-                            gateways: {
-                                gateway: string;
-                                requests: number;
-                                successes: number;
-                                failures: number;
-                                /** @description failures whose error_type is rate_limit */
-                                rate_limited: number;
-                                success_rate: number | null;
-                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
-                                uptime: number | null;
-                                /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
-                                uptime_lower_bound: number | null;
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                status: "healthy" | "degraded" | "down" | "unknown";
-                                status_reason: string;
-                                ttft_p50_ms: number | null;
-                                ttft_p90_ms: number | null;
-                                total_time_p50_ms: number | null;
-                                output_tokens_per_second_p50: number | null;
-                            }[];
-                            /** @description the model by each provider, likewise */
-                            providers: {
-                                provider: string;
-                                requests: number;
-                                successes: number;
-                                failures: number;
-                                /** @description failures whose error_type is rate_limit */
-                                rate_limited: number;
-                                success_rate: number | null;
-                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
-                                uptime: number | null;
-                                /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
-                                uptime_lower_bound: number | null;
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                status: "healthy" | "degraded" | "down" | "unknown";
-                                status_reason: string;
-                                ttft_p50_ms: number | null;
-                                ttft_p90_ms: number | null;
-                                total_time_p50_ms: number | null;
-                                output_tokens_per_second_p50: number | null;
-                            }[];
-                            /** Format: date-time */
-                            generated_at: string;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getComparison"];
         put?: never;
         post?: never;
         delete?: never;
@@ -961,141 +189,7 @@ export interface paths {
          * Where to send a request for a model: the candidates ranked
          * @description Candidates (gateways, or providers with by=provider) that served the model in the window, ranked: not down first, then the higher uptime lower bound, then the lower TTFT p90; each with the reason for its rank. Served from the read cache: cheap enough to ask per request.
          */
-        get: {
-            parameters: {
-                query: {
-                    /** @description model id */
-                    model: string;
-                    /** @description what the candidates are */
-                    by?: "gateway" | "provider";
-                    /** @description the window uptime and TTFT are taken over; the state is always the current one */
-                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The ranked candidates */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "model": "openai/gpt-4o",
-                         *       "by": "gateway",
-                         *       "window": {
-                         *         "from": "2026-11-28T21:00:00.000Z",
-                         *         "to": "2026-11-28T21:14:07.311Z",
-                         *         "seconds": 900
-                         *       },
-                         *       "recommended": "eu-1",
-                         *       "candidates": [
-                         *         {
-                         *           "rank": 1,
-                         *           "id": "eu-1",
-                         *           "status": "healthy",
-                         *           "status_reason": "uptime 99.6 % ≥ 95 %, TTFT p90 640.2 ms",
-                         *           "uptime": 99.6,
-                         *           "uptime_lower_bound": 98.56,
-                         *           "ttft_p90_ms": 655.8,
-                         *           "requests": 250,
-                         *           "reason": "not down; uptime lower bound 98.56 %; TTFT p90 655.8 ms"
-                         *         },
-                         *         {
-                         *           "rank": 2,
-                         *           "id": "us-1",
-                         *           "status": "down",
-                         *           "status_reason": "uptime 31.4 % < 50 %",
-                         *           "uptime": 33.9,
-                         *           "uptime_lower_bound": 27.61,
-                         *           "ttft_p90_ms": 702.1,
-                         *           "requests": 210,
-                         *           "reason": "down, after every candidate that is not"
-                         *         }
-                         *       ],
-                         *       "generated_at": "2026-11-28T21:14:07.311Z"
-                         *     }
-                         */
-                        "application/json": {
-                            model: string;
-                            by: string;
-                            window: components["schemas"]["WindowInfo"];
-                            /** @description the first candidate, unless it is down (or there is none) */
-                            recommended: string | null;
-                            /** @description not down first, then the higher uptime lower bound, then the lower TTFT p90, then more requests, then the id */
-                            candidates: {
-                                rank: number;
-                                /** @description the gateway (or provider) */
-                                id: string;
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                status: "healthy" | "degraded" | "down" | "unknown";
-                                status_reason: string;
-                                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
-                                uptime: number | null;
-                                uptime_lower_bound: number | null;
-                                ttft_p90_ms: number | null;
-                                requests: number;
-                                /** @description which step of the rule put it at this rank */
-                                reason: string;
-                            }[];
-                            /** Format: date-time */
-                            generated_at: string;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getRouteCandidates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1115,134 +209,7 @@ export interface paths {
          * Health state changes of a model, provider or gateway
          * @description The state now and its changes (when, from what, to what, why), kept for METRICS_RETENTION_HOURS; hours beyond the retention read only what is kept. The changes are cut from a history computed over 24 hours, 7, 30, 90 or 365 days (within the retention), shared by every hours value up to it.
          */
-        get: {
-            parameters: {
-                query: {
-                    type?: "model" | "provider" | "gateway";
-                    id: string;
-                    /** @description changes of the last H hours (this hour and the H−1 before); beyond METRICS_RETENTION_HOURS nothing is kept; cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
-                    hours?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The state and its changes, newest first */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "type": "model",
-                         *       "id": "openai/gpt-4o",
-                         *       "window": {
-                         *         "from": "2026-11-27T22:00:00.000Z",
-                         *         "to": "2026-11-28T21:14:07.311Z",
-                         *         "seconds": 86400
-                         *       },
-                         *       "status": "healthy",
-                         *       "status_reason": "uptime 99.41 % ≥ 95 %, TTFT p90 812.4 ms",
-                         *       "since": "2026-11-28T20:51:00.000Z",
-                         *       "transitions": [
-                         *         {
-                         *           "at": "2026-11-28T20:51:00.000Z",
-                         *           "from": "degraded",
-                         *           "to": "healthy",
-                         *           "reason": "uptime 98.7 % ≥ 95 %, TTFT p90 790.1 ms"
-                         *         },
-                         *         {
-                         *           "at": "2026-11-28T20:32:00.000Z",
-                         *           "from": "healthy",
-                         *           "to": "degraded",
-                         *           "reason": "uptime 81.25 % < 95 %"
-                         *         }
-                         *       ],
-                         *       "generated_at": "2026-11-28T21:14:07.311Z"
-                         *     }
-                         */
-                        "application/json": {
-                            type: string;
-                            id: string;
-                            window: components["schemas"]["WindowInfo"];
-                            /**
-                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                             * @enum {string}
-                             */
-                            status: "healthy" | "degraded" | "down" | "unknown";
-                            status_reason: string;
-                            /** @description when the current state began, if that change is in the window */
-                            since: string | null;
-                            /** @description newest first; a change is dated at the end of the minute that completed it */
-                            transitions: {
-                                /** Format: date-time */
-                                at: string;
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                from: "healthy" | "degraded" | "down" | "unknown";
-                                /**
-                                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
-                                 * @enum {string}
-                                 */
-                                to: "healthy" | "degraded" | "down" | "unknown";
-                                reason: string;
-                            }[];
-                            /** Format: date-time */
-                            generated_at: string;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getStatusHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1262,96 +229,7 @@ export interface paths {
          * A gateway's model catalog and its changes
          * @description From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches. Cut from a catalog computed over 24 hours, 7, 30, 90 or 365 days (within the retention) with 20 or 100 changes, shared by every hours and limit up to them.
          */
-        get: {
-            parameters: {
-                query: {
-                    gateway: string;
-                    /** @description fetches of the last H hours (this hour and the H−1 before); cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
-                    hours?: number;
-                    /** @description most changes answered (the latest): cut from 20 or 100 computed */
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The latest list and the changes */
-                200: {
-                    headers: {
-                        /** @description max-age=N: the remaining life of the cached answer */
-                        "cache-control"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            gateway: string;
-                            window: components["schemas"]["WindowInfo"];
-                            /** @description fetches that carried a model list in the window */
-                            fetches: number;
-                            last_fetch_at: string | null;
-                            model_count: number | null;
-                            /** @description the latest list, sorted */
-                            models: string[];
-                            /** @description between consecutive fetches whose lists differ, newest first */
-                            changes: {
-                                /** Format: date-time */
-                                at: string;
-                                /** Format: date-time */
-                                previous_fetch_at: string;
-                                appeared: string[];
-                                disappeared: string[];
-                            }[];
-                            /** Format: date-time */
-                            generated_at: string;
-                        };
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getGatewayCatalog"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1371,48 +249,7 @@ export interface paths {
          * The service's own health, for Prometheus
          * @description Request durations by route and status; events accepted, refused, flushed and dropped; buffer, flushes, Redis errors and reconnects, read cache; process and event-loop figures. With METRICS_EXPORT_GENAI=true also the recorded model metrics as OpenTelemetry GenAI series (the METRICS_EXPORT_GENAI_TOP models with the most requests, the rest as `other`, over the last 5 minutes).
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The series, in the Prometheus text exposition format 0.0.4 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getPrometheusMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1440,81 +277,7 @@ export interface paths {
          *
          *     The current snapshots come at once, then every METRICS_STREAM_INTERVAL_MS when they changed. Every distinct snapshot is computed once per interval however many streams listen: the leaderboard and sparklines for min_requests rounded up to 1, 2 or 5 × a power of ten and for 10, 25, 50 or 100 entries (each stream gets the first `limit`), like GET /api/metrics/health/leaderboard. The computations count against the instance's read budget (METRICS_READ_*): a snapshot the budget has no room for keeps its last frame until the next interval. A comment line (`: ping`) comes every METRICS_STREAM_HEARTBEAT_MS; a client that takes no bytes for two heartbeats is dropped. One stream per connection. HEAD answers the headers without opening a stream. With METRICS_READ_TOKEN set, send the token as Authorization: Bearer (browsers: read the stream with fetch, not EventSource). Beyond METRICS_STREAM_MAX_SUBSCRIBERS open streams: 503 with Retry-After.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description repeat for several: topic=leaderboard&topic=providers */
-                    topic?: ("leaderboard" | "sparklines" | "providers" | "gateways" | "realtime")[];
-                    order?: "desc" | "asc";
-                    /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
-                    limit?: number;
-                    /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
-                    window?: "5m" | "15m" | "1h" | "6h" | "24h";
-                    /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
-                    min_requests?: number;
-                    type?: "model" | "provider" | "gateway";
-                    /** @description the realtime topic's id (required with it) */
-                    id?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description An event stream that stays open until the client leaves or the service stops */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description Fastify's error shape */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                401: {
-                    headers: {
-                        /** @description Bearer */
-                        "www-authenticate"?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                429: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Fastify's error shape */
-                503: {
-                    headers: {
-                        /** @description seconds to wait before retrying */
-                        "retry-after"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["streamMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1694,6 +457,136 @@ export interface components {
             /** @description event time; default: time received. Older than the retention or more than 5 minutes ahead: 400 */
             timestamp?: number | string;
         };
+        Realtime: {
+            type: string;
+            id: string;
+            window: components["schemas"]["WindowInfo"];
+            requests: number;
+            successes: number;
+            failures: number;
+            success_rate: number | null;
+            errors: {
+                timeout: number;
+                rate_limit: number;
+                network: number;
+                other: number;
+            };
+            ttft_ms: components["schemas"]["Stats"];
+            total_time_ms: components["schemas"]["Stats"];
+            output_tokens_per_second: components["schemas"]["Stats"];
+            health_score: number | null;
+            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+            uptime: number | null;
+            /**
+             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+             * @enum {string}
+             */
+            status: "healthy" | "degraded" | "down" | "unknown";
+            /** @description why the state is what it is, with the figures of the latest minute */
+            status_reason: string;
+            /** @description the window against the period before it and the trailing 7-day baseline of the same hours of day (error rate: failures apart from rate limits) */
+            baselines: {
+                /** @description the period right before the window, as long as it */
+                previous: {
+                    /** Format: date-time */
+                    from: string;
+                    /** Format: date-time */
+                    to: string;
+                };
+                ttft_p50_ms: components["schemas"]["Comparison"];
+                ttft_p90_ms: components["schemas"]["Comparison"];
+                error_rate_pct: components["schemas"]["Comparison"];
+                /** @description TTFT p50/p90 over METRICS_ANOMALY_TTFT_FACTOR × the reference, or an error rate at least METRICS_ANOMALY_ERROR_RATE_PP points above it at 95 % confidence; the reference is the 7-day baseline when it has enough samples, else the previous period */
+                anomaly: boolean;
+                anomaly_reason: string | null;
+            };
+            /** Format: date-time */
+            generated_at: string;
+            gateway_fetches?: {
+                fetches: number;
+                errors: number;
+                timeouts: number;
+                response_time_ms: components["schemas"]["Stats"];
+                last_model_count: number | null;
+            };
+        };
+        Leaderboard: {
+            window: components["schemas"]["WindowInfo"];
+            order: string;
+            /** @description the threshold applied: min_requests rounded up to 1, 2 or 5 × a power of ten */
+            min_requests: number;
+            entries: {
+                rank: number;
+                model: string;
+                provider: string | null;
+                health_score: number | null;
+                success_rate: number | null;
+                requests: number;
+                ttft_p50_ms: number | null;
+                total_time_p50_ms: number | null;
+                /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                uptime: number | null;
+                /**
+                 * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                 * @enum {string}
+                 */
+                status: "healthy" | "degraded" | "down" | "unknown";
+            }[];
+        };
+        ProviderSummary: {
+            window: components["schemas"]["WindowInfo"];
+            providers: {
+                provider: string;
+                models: number;
+                requests: number;
+                successes: number;
+                failures: number;
+                success_rate: number | null;
+                errors: {
+                    timeout: number;
+                    rate_limit: number;
+                    network: number;
+                    other: number;
+                };
+                ttft_ms: components["schemas"]["Stats"];
+                total_time_ms: components["schemas"]["Stats"];
+                health_score: number | null;
+            }[];
+        };
+        /** @description event `sparklines`: TTFT p50 per bucket, oldest first, for each leaderboard model */
+        Sparklines: {
+            /** @enum {string} */
+            metric: "ttft";
+            /** @enum {string} */
+            stat: "p50";
+            /** @enum {string} */
+            resolution: "minute" | "hour";
+            /**
+             * Format: date-time
+             * @description start of the first bucket
+             */
+            from: string;
+            step_seconds: number;
+            /** @description model id → one value per bucket (null: no samples) */
+            series: {
+                [key: string]: (number | null)[];
+            };
+        };
+        /** @description event `gateways`: the realtime answers (type gateway, with gateway_fetches) of the gateways with the most requests in the window */
+        GatewaysEvent: {
+            window: components["schemas"]["WindowInfo"];
+            gateways: components["schemas"]["Realtime"][];
+        };
+        /** @description event `error`: a topic could not be computed (the store is unreachable); the stream stays open */
+        StreamError: {
+            /** @description the event name of the topic */
+            topic: string;
+            statusCode?: number;
+            code?: string;
+            message: string;
+        };
+        /** @description The data (one line of JSON) of a stream event; the event name says which: leaderboard → Leaderboard, sparklines → Sparklines, providers → ProviderSummary, gateways → GatewaysEvent, realtime → Realtime, error → StreamError. `: ping` comment lines carry no data. */
+        StreamEvent: components["schemas"]["Leaderboard"] | components["schemas"]["Sparklines"] | components["schemas"]["ProviderSummary"] | components["schemas"]["GatewaysEvent"] | components["schemas"]["Realtime"] | components["schemas"]["StreamError"];
     };
     responses: never;
     parameters: never;
@@ -1702,4 +595,1163 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The store answers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
+                         * @enum {string}
+                         */
+                        status: "ready" | "degraded" | "draining" | "unavailable";
+                        /** @enum {string} */
+                        store: "redis" | "memory";
+                        /** @description events accepted and not yet written */
+                        pending_events: number;
+                        /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
+                        set_aside_groups: number;
+                    };
+                };
+            };
+            /** @description The store does not answer, or the service is shutting down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description degraded: ready, but the store refused a group for its content within the last hour (set_aside_groups); draining: shutting down, still accepting until it stops listening
+                         * @enum {string}
+                         */
+                        status: "ready" | "degraded" | "draining" | "unavailable";
+                        /** @enum {string} */
+                        store: "redis" | "memory";
+                        /** @description events accepted and not yet written */
+                        pending_events: number;
+                        /** @description groups the store refused for their content within the last day (logged whole; counted in GET /metrics) */
+                        set_aside_groups: number;
+                    };
+                };
+            };
+        };
+    };
+    recordChat: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description one event, or an array of 1..1000 */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatEvent"] | components["schemas"]["ChatEvent"][];
+            };
+        };
+        responses: {
+            /** @description Accepted: buffered and promised to the store */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "accepted": 100
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description events accepted */
+                        accepted: number;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordGatewayFetch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional. Requests with the same key (and route) are applied at most once within METRICS_IDEMPOTENCY_WINDOW_MS, across retries, instances and restarts; a repeat is answered 202 like the first. Send a new key for a new batch and the same key when retrying one */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description one event, or an array of 1..1000 */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayFetchEvent"] | components["schemas"]["GatewayFetchEvent"][];
+            };
+        };
+        responses: {
+            /** @description Accepted: buffered and promised to the store */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "accepted": 100
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description events accepted */
+                        accepted: number;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRealtime: {
+        parameters: {
+            query: {
+                type?: "model" | "provider" | "gateway";
+                id: string;
+                /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Realtime"];
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLeaderboard: {
+        parameters: {
+            query?: {
+                order?: "desc" | "asc";
+                /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
+                limit?: number;
+                /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
+                min_requests?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ranked models */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Leaderboard"];
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getProviderSummary: {
+        parameters: {
+            query?: {
+                /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                provider?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderSummary"];
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getTrends: {
+        parameters: {
+            query?: {
+                /** @description default model */
+                type?: "model" | "provider" | "gateway";
+                id?: string;
+                /** @description short form of type=model&id=ID */
+                model?: string;
+                metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
+                /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics */
+                stat?: "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99";
+                /** @description the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares */
+                hours?: number;
+                /** @description minute only with hours <= 2 */
+                resolution?: "hour" | "minute";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The points */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        type: string;
+                        id: string;
+                        metric: string;
+                        stat: string | null;
+                        resolution: string;
+                        points: {
+                            /** Format: date-time */
+                            t: string;
+                            count: number;
+                            value: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getComparison: {
+        parameters: {
+            query: {
+                /** @description model id */
+                model: string;
+                /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pairs */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: string;
+                        window: components["schemas"]["WindowInfo"];
+                        /** @description the model through each gateway with traffic in the window, by requests (more first), then name */
+                        gateways: {
+                            gateway: string;
+                            requests: number;
+                            successes: number;
+                            failures: number;
+                            /** @description failures whose error_type is rate_limit */
+                            rate_limited: number;
+                            success_rate: number | null;
+                            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                            uptime: number | null;
+                            /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
+                            uptime_lower_bound: number | null;
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            status: "healthy" | "degraded" | "down" | "unknown";
+                            status_reason: string;
+                            ttft_p50_ms: number | null;
+                            ttft_p90_ms: number | null;
+                            total_time_p50_ms: number | null;
+                            output_tokens_per_second_p50: number | null;
+                        }[];
+                        /** @description the model by each provider, likewise */
+                        providers: {
+                            provider: string;
+                            requests: number;
+                            successes: number;
+                            failures: number;
+                            /** @description failures whose error_type is rate_limit */
+                            rate_limited: number;
+                            success_rate: number | null;
+                            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                            uptime: number | null;
+                            /** @description 100 × the Wilson lower bound (z = 1.96) of the uptime */
+                            uptime_lower_bound: number | null;
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            status: "healthy" | "degraded" | "down" | "unknown";
+                            status_reason: string;
+                            ttft_p50_ms: number | null;
+                            ttft_p90_ms: number | null;
+                            total_time_p50_ms: number | null;
+                            output_tokens_per_second_p50: number | null;
+                        }[];
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRouteCandidates: {
+        parameters: {
+            query: {
+                /** @description model id */
+                model: string;
+                /** @description what the candidates are */
+                by?: "gateway" | "provider";
+                /** @description the window uptime and TTFT are taken over; the state is always the current one */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ranked candidates */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "model": "openai/gpt-4o",
+                     *       "by": "gateway",
+                     *       "window": {
+                     *         "from": "2026-11-28T21:00:00.000Z",
+                     *         "to": "2026-11-28T21:14:07.311Z",
+                     *         "seconds": 900
+                     *       },
+                     *       "recommended": "eu-1",
+                     *       "candidates": [
+                     *         {
+                     *           "rank": 1,
+                     *           "id": "eu-1",
+                     *           "status": "healthy",
+                     *           "status_reason": "uptime 99.6 % ≥ 95 %, TTFT p90 640.2 ms",
+                     *           "uptime": 99.6,
+                     *           "uptime_lower_bound": 98.56,
+                     *           "ttft_p90_ms": 655.8,
+                     *           "requests": 250,
+                     *           "reason": "not down; uptime lower bound 98.56 %; TTFT p90 655.8 ms"
+                     *         },
+                     *         {
+                     *           "rank": 2,
+                     *           "id": "us-1",
+                     *           "status": "down",
+                     *           "status_reason": "uptime 31.4 % < 50 %",
+                     *           "uptime": 33.9,
+                     *           "uptime_lower_bound": 27.61,
+                     *           "ttft_p90_ms": 702.1,
+                     *           "requests": 210,
+                     *           "reason": "down, after every candidate that is not"
+                     *         }
+                     *       ],
+                     *       "generated_at": "2026-11-28T21:14:07.311Z"
+                     *     }
+                     */
+                    "application/json": {
+                        model: string;
+                        by: string;
+                        window: components["schemas"]["WindowInfo"];
+                        /** @description the first candidate, unless it is down (or there is none) */
+                        recommended: string | null;
+                        /** @description not down first, then the higher uptime lower bound, then the lower TTFT p90, then more requests, then the id */
+                        candidates: {
+                            rank: number;
+                            /** @description the gateway (or provider) */
+                            id: string;
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            status: "healthy" | "degraded" | "down" | "unknown";
+                            status_reason: string;
+                            /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
+                            uptime: number | null;
+                            uptime_lower_bound: number | null;
+                            ttft_p90_ms: number | null;
+                            requests: number;
+                            /** @description which step of the rule put it at this rank */
+                            reason: string;
+                        }[];
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getStatusHistory: {
+        parameters: {
+            query: {
+                type?: "model" | "provider" | "gateway";
+                id: string;
+                /** @description changes of the last H hours (this hour and the H−1 before); beyond METRICS_RETENTION_HOURS nothing is kept; cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state and its changes, newest first */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "model",
+                     *       "id": "openai/gpt-4o",
+                     *       "window": {
+                     *         "from": "2026-11-27T22:00:00.000Z",
+                     *         "to": "2026-11-28T21:14:07.311Z",
+                     *         "seconds": 86400
+                     *       },
+                     *       "status": "healthy",
+                     *       "status_reason": "uptime 99.41 % ≥ 95 %, TTFT p90 812.4 ms",
+                     *       "since": "2026-11-28T20:51:00.000Z",
+                     *       "transitions": [
+                     *         {
+                     *           "at": "2026-11-28T20:51:00.000Z",
+                     *           "from": "degraded",
+                     *           "to": "healthy",
+                     *           "reason": "uptime 98.7 % ≥ 95 %, TTFT p90 790.1 ms"
+                     *         },
+                     *         {
+                     *           "at": "2026-11-28T20:32:00.000Z",
+                     *           "from": "healthy",
+                     *           "to": "degraded",
+                     *           "reason": "uptime 81.25 % < 95 %"
+                     *         }
+                     *       ],
+                     *       "generated_at": "2026-11-28T21:14:07.311Z"
+                     *     }
+                     */
+                    "application/json": {
+                        type: string;
+                        id: string;
+                        window: components["schemas"]["WindowInfo"];
+                        /**
+                         * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                         * @enum {string}
+                         */
+                        status: "healthy" | "degraded" | "down" | "unknown";
+                        status_reason: string;
+                        /** @description when the current state began, if that change is in the window */
+                        since: string | null;
+                        /** @description newest first; a change is dated at the end of the minute that completed it */
+                        transitions: {
+                            /** Format: date-time */
+                            at: string;
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            from: "healthy" | "degraded" | "down" | "unknown";
+                            /**
+                             * @description health state now, from the last complete minutes (docs/health.md): it changes only after a new condition held METRICS_STATUS_CONSECUTIVE_MINUTES consecutive minutes
+                             * @enum {string}
+                             */
+                            to: "healthy" | "degraded" | "down" | "unknown";
+                            reason: string;
+                        }[];
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getGatewayCatalog: {
+        parameters: {
+            query: {
+                gateway: string;
+                /** @description fetches of the last H hours (this hour and the H−1 before); cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares */
+                hours?: number;
+                /** @description most changes answered (the latest): cut from 20 or 100 computed */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The latest list and the changes */
+            200: {
+                headers: {
+                    /** @description max-age=N: the remaining life of the cached answer */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        gateway: string;
+                        window: components["schemas"]["WindowInfo"];
+                        /** @description fetches that carried a model list in the window */
+                        fetches: number;
+                        last_fetch_at: string | null;
+                        model_count: number | null;
+                        /** @description the latest list, sorted */
+                        models: string[];
+                        /** @description between consecutive fetches whose lists differ, newest first */
+                        changes: {
+                            /** Format: date-time */
+                            at: string;
+                            /** Format: date-time */
+                            previous_fetch_at: string;
+                            appeared: string[];
+                            disappeared: string[];
+                        }[];
+                        /** Format: date-time */
+                        generated_at: string;
+                    };
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPrometheusMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series, in the Prometheus text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamMetrics: {
+        parameters: {
+            query?: {
+                /** @description repeat for several: topic=leaderboard&topic=providers */
+                topic?: ("leaderboard" | "sparklines" | "providers" | "gateways" | "realtime")[];
+                order?: "desc" | "asc";
+                /** @description the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares */
+                limit?: number;
+                /** @description current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond */
+                window?: "5m" | "15m" | "1h" | "6h" | "24h";
+                /** @description only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed */
+                min_requests?: number;
+                type?: "model" | "provider" | "gateway";
+                /** @description the realtime topic's id (required with it) */
+                id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream that stays open until the client leaves or the service stops */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["StreamEvent"];
+                };
+            };
+            /** @description Fastify's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            401: {
+                headers: {
+                    /** @description Bearer */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Fastify's error shape */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}

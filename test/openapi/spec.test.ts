@@ -61,3 +61,27 @@ t.test('the generated client types are up to date', async (t) => {
   const file = readFileSync(new URL('src/client/api-types.ts', root), 'utf8')
   t.equal(file.slice(file.indexOf('export interface paths')), generated.slice(generated.indexOf('export interface paths')), 'src/client/api-types.ts matches openapi.yaml')
 })
+
+t.test('what code generators need: operation ids, servers, explicit security, optional defaults, Retry-After', async (t) => {
+  const ops = Object.entries(checkedIn.paths as Record<string, Record<string, any>>).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op })))
+  const ids = ops.map(({ op }) => op.operationId)
+  t.ok(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)), 'every operation has a camelCase operationId')
+  t.equal(new Set(ids).size, ids.length, 'operation ids are unique')
+  t.match(Object.fromEntries(ops.map(({ name, op }) => [name, op.operationId])), { 'POST /api/metrics/chat': 'recordChat', 'POST /api/metrics/gateway/fetch': 'recordGatewayFetch', 'GET /api/metrics/stream': 'streamMetrics', 'GET /readyz': 'getReadiness' })
+  t.ok(Array.isArray(checkedIn.servers) && checkedIn.servers.length > 0, 'servers are listed')
+  for (const { name, op } of ops) {
+    t.ok(Array.isArray(op.security), `${name}: security is explicit`)
+    const open = name === 'GET /healthz' || name === 'GET /readyz'
+    t.equal(op.security.length === 0, open, `${name}: ${open ? 'open' : 'behind a bearer token'}`)
+    for (const p of op.parameters ?? []) {
+      if (p.schema?.default !== undefined) t.not(p.required, true, `${name}: ${p.name} has a default, so it is not required`)
+    }
+    for (const code of ['429', '503']) {
+      if (op.responses[code] !== undefined && name !== 'GET /readyz') t.ok(op.responses[code].headers?.['retry-after'], `${name}: ${code} has Retry-After`)
+    }
+    if (op.requestBody?.content?.['application/json'] !== undefined) t.ok(op.responses['415'], `${name}: 415 for a body that is not JSON`)
+  }
+  const sse = checkedIn.paths['/api/metrics/stream'].get.responses['200'].content['text/event-stream'].schema
+  t.same(sse, { $ref: '#/components/schemas/StreamEvent' }, 'the stream\'s events are typed by their data')
+  t.same(checkedIn.components.schemas.StreamEvent.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop()), ['Leaderboard', 'Sparklines', 'ProviderSummary', 'GatewaysEvent', 'Realtime', 'StreamError'])
+})
