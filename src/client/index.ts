@@ -117,7 +117,12 @@ export interface CompletionTracker {
 }
 
 export interface MetricsClient {
+  /**
+   * Records one event. An event without a `timestamp` gets the time of this call (epoch ms), so
+   * events sent in one batch keep their own times.
+   */
   recordChat: (event: ChatEvent) => void
+  /** Records one model-list fetch; stamped like `recordChat`. */
   recordGatewayFetch: (event: GatewayFetchEvent) => void
   /**
    * Times one completion. `streamed: false` for an answer that comes whole: it gives no
@@ -366,6 +371,12 @@ export function createMetricsClient (opts: MetricsClientOptions): MetricsClient 
       counts.invalid++
       reportLater('invalid', 'not a JSON object')
       return
+    }
+    // Each event carries its own time: without one the service would take the arrival time, the
+    // same for every event of a batch, and could not tell apart events recorded apart (or merge them).
+    // Placed first, so that a `timestamp` the object's own serialization gives still wins.
+    if (json.startsWith('{') && (event as { timestamp?: unknown }).timestamp === undefined) {
+      json = `{"timestamp":${Date.now()}${json === '{}' ? '' : ','}${json.slice(1)}`
     }
     const lane = laneOf(route)
     lane.queue.push(json)

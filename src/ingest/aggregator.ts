@@ -60,8 +60,18 @@ class ChatAgg {
   }
 }
 
-/** A fetch that carried its model list. */
-interface CatalogFetch { ts: number, models: readonly string[] }
+/** A fetch that carried its model list, with its place in this process's arrivals (`nextCatalogSeq`). */
+interface CatalogFetch { ts: number, seq: number, models: readonly string[] }
+
+/**
+ * Numbers the fetches that carry a list in the order this process accepts them, across buffers: with
+ * the instance id it names each fetch's record apart from every other, even one of the same
+ * millisecond, and orders fetches of the same millisecond by arrival.
+ */
+let catalogSeq = 0
+function nextCatalogSeq (): number {
+  return ++catalogSeq
+}
 
 class FetchAgg {
   n = 0
@@ -238,7 +248,7 @@ export class Aggregator {
       a.lastCount = newer(a.lastCount, { ts: e.ts, arrival, value: String(e.modelCount) })
     }
     if (e.models !== undefined) {
-      a.catalogs.push({ ts: e.ts, models: e.models })
+      a.catalogs.push({ ts: e.ts, seq: nextCatalogSeq(), models: e.models })
       this.#hold([`catalog\u0000${e.gateway}\u0000${arrival}`])
     }
     this.events++
@@ -427,7 +437,8 @@ function chatOps (stats: KeyWrite['ops'], a: ChatAgg): void {
 /**
  * A gateway's model lists: each distinct list once, named by its digest (its ids as fields; kept
  * for the retention from now, so a list outlives every fetch that names it), and each fetch as
- * `last:<time>` → time + digest in the hour bucket of the fetch.
+ * `last:<time>:<instance>:<arrival>` → time + digest in the hour bucket of the fetch (see
+ * `catalogFetchField`): fetches of the same millisecond (a batch sent without times) stay apart.
  */
 function catalogKeys (keys: KeyWrite[], gateway: string, catalogs: readonly CatalogFetch[], opts: SealOptions): void {
   const lists = new Map<string, readonly string[]>()
@@ -441,12 +452,22 @@ function catalogKeys (keys: KeyWrite[], gateway: string, catalogs: readonly Cata
     const name = bucketName('hour', hour)
     let kw = fetches.get(name)
     if (kw === undefined) fetches.set(name, kw = { key: entityKey('gateway', gateway, 'catalog_fetches', name), expireAt, ops: [] })
-    kw.ops.push(['l', `last:${latestValue(c.ts, '')}`, latestValue(c.ts, digest)])
+    kw.ops.push(['l', catalogFetchField(c.ts, opts.instanceId, c.seq), latestValue(c.ts, digest)])
   }
   const listExpiry = bucketExpiry('hour', bucketStart('hour', opts.now), opts.retentionHours)
   // An empty list has no fields to keep: reading its digest finds none, which is the same answer.
   for (const [digest, models] of lists) if (models.length > 0) keys.push({ key: entityKey('gateway', gateway, 'catalog', digest), expireAt: listExpiry, ops: models.map((m) => ['M', m, '1']) })
   keys.push(...fetches.values())
+}
+
+/**
+ * The field of one fetch in `catalog_fetches`: `last:` (a latest-value field, so a re-sent write lands
+ * once), its time (15 digits), then the instance and its arrival number, which name it apart from
+ * every other fetch and order those of one millisecond (src/read/catalog.ts reads them). Fields of
+ * the time alone (`last:<time>`) were written before and are still read.
+ */
+export function catalogFetchField (ts: number, instanceId: string, seq: number): string {
+  return `last:${latestValue(ts, '')}:${instanceId}:${seq}`
 }
 
 /** Ids of the entity-buckets of `entities` at `minute`: minute and hour, and 10-minute but for pairs. */

@@ -1,6 +1,6 @@
 import { bucketRange, HOUR_MS } from '../metrics/buckets.js'
 import { diffCatalogs } from '../metrics/catalog.js'
-import { splitLatest } from '../store/merge.js'
+import { splitLatest, TS_DIGITS } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { ReadPlan } from './targets.js'
@@ -27,7 +27,27 @@ export interface CatalogAnswer {
   generated_at: string
 }
 
-interface Fetched { ts: number, digest: string }
+interface Fetched { ts: number, arrival: number, field: string, digest: string }
+
+/**
+ * A fetch from its `catalog_fetches` field and value. The field is `last:<time>:<instance>:<arrival>`
+ * (src/ingest/aggregator.ts, `catalogFetchField`): every fetch has its own, even in the same
+ * millisecond. A field of the time alone (`last:<time>`, written before) reads as arrival 0.
+ */
+function fetchedOf (field: string, raw: string): Fetched {
+  const { ts, value } = splitLatest(raw)
+  const arrival = Number(field.slice(field.lastIndexOf(':') + 1))
+  return { ts, arrival: field.length > 5 + TS_DIGITS && Number.isSafeInteger(arrival) ? arrival : 0, field, digest: value }
+}
+
+/**
+ * Fetches in the order they happened: by time, then (same millisecond) by arrival at the instance
+ * that took them. Arrivals at different instances have no order between them: the field name
+ * settles those, so that every read gives the same answer.
+ */
+function byTimeThenArrival (a: Fetched, b: Fetched): number {
+  return a.ts - b.ts || a.arrival - b.arrival || (a.field < b.field ? -1 : a.field > b.field ? 1 : 0)
+}
 
 /**
  * GET /api/metrics/gateway/catalog: the gateway's latest model list and what appeared or
@@ -46,10 +66,7 @@ export async function readCatalogComputation (store: StoreReader, gateway: strin
   const index = new ReadPlan({ type: 'gateway', id: gateway })
   index.slot('catalog_fetches', buckets)
   const [[fields]] = await store.read([index.read]) as [[Fields]]
-  const fetched: Fetched[] = Object.values(fields).map((raw) => {
-    const { ts, value } = splitLatest(raw)
-    return { ts, digest: value }
-  }).sort((a, b) => a.ts - b.ts)
+  const fetched = Object.entries(fields).map(([field, raw]) => fetchedOf(field, raw)).sort(byTimeThenArrival)
   const iso = (ts: number): string => new Date(ts).toISOString()
   const answer = { gateway, window: { from: iso(buckets[0]!.start), to: iso(now), seconds: hours * HOUR_MS / 1000 }, fetches: fetched.length, generated_at: iso(now) }
   const last = fetched[fetched.length - 1]

@@ -433,7 +433,12 @@ t.test('trackCompletion with a fake clock', async (t) => {
   const rec = recordingFetch()
   let clock = 0
   const c = client(t, { baseUrl, flushIntervalMs: NEVER, fetch: rec.fetch, now: () => clock })
-  const events = (): Array<Record<string, unknown>> => rec.sent.flatMap((s) => s.body as Array<Record<string, unknown>>)
+  const since = Date.now()
+  // Each event carries the wall-clock time of its record call (the fake clock times durations only).
+  const events = (): Array<Record<string, unknown>> => rec.sent.flatMap((s) => s.body as Array<Record<string, unknown>>).map(({ timestamp, ...e }) => {
+    t.ok(typeof timestamp === 'number' && timestamp >= since && timestamp <= Date.now(), 'stamped when recorded')
+    return e
+  })
 
   const t0 = 50_000
   clock = t0
