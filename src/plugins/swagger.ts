@@ -97,7 +97,8 @@ export default fp(async (fastify) => {
         { name: 'operating', description: 'Health and readiness' }
       ]
     },
-    transformObject: (document) => completeDocument(('openapiObject' in document ? document.openapiObject : document.swaggerObject) as Record<string, any>)
+    // The document is OpenAPI 3 (`openapi` above), never Swagger 2.
+    transformObject: (document) => completeDocument((document as { openapiObject: Record<string, any> }).openapiObject)
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
   fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())

@@ -46,7 +46,8 @@ function fetchedOf (field: string, raw: string): Fetched {
  * settles those, so that every read gives the same answer.
  */
 function byTimeThenArrival (a: Fetched, b: Fetched): number {
-  return a.ts - b.ts || a.arrival - b.arrival || (a.field < b.field ? -1 : a.field > b.field ? 1 : 0)
+  // Field names are distinct (they are one hash's fields).
+  return a.ts - b.ts || a.arrival - b.arrival || (a.field < b.field ? -1 : 1)
 }
 
 /**
