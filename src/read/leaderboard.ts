@@ -36,6 +36,12 @@ export interface LeaderboardEntry {
 export interface Activity { id: string, requests: number, successes: number }
 
 /**
+ * Ids starting with this are the operator's probes (`llm-gateway-metrics check`): readable by id,
+ * never listed (leaderboard, provider summary, exports).
+ */
+export const RESERVED_ID_PREFIX = '__check__'
+
+/**
  * Ids of `type` with requests in the window, with their requests and successes: one merge of the
  * per-bucket index hashes (written by the same flushes as the entities), never a keyspace scan.
  */
@@ -47,7 +53,7 @@ export async function readActivity (store: StoreReader, type: 'model' | 'provide
     slots.push(0, 1)
   }
   const [[requests, successes]] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }]) as [[Fields, Fields]]
-  return Object.entries(requests).map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
+  return Object.entries(requests).filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX)).map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
 }
 
 /**
