@@ -37,7 +37,7 @@ if (redis !== null) {
     t.match(lines.join('\n'), /^FAIL {2}connect: redis: authentication failed \(WRONGPASS\)/m)
     t.notMatch(lines.join('\n'), /not-the-password-456|the-real-password-123/)
     // The installed command: same line, exit code 1.
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'check'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: undefined, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_PASSWORD: 'not-the-password-456' }, timeout: 30_000 })
+    const cli = spawnSync(process.execPath, [...process.execArgv, 'src/cli/main.ts', 'check'], { encoding: 'utf8', env: { ...process.env, REDIS_URL: undefined, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port), REDIS_PASSWORD: 'not-the-password-456' }, timeout: 30_000 })
     t.equal(cli.status, 1)
     t.match(cli.stdout, /FAIL {2}connect: redis: authentication failed \(WRONGPASS\)/)
     t.notMatch(cli.stdout + cli.stderr, /not-the-password-456/)
