@@ -46,8 +46,7 @@ function fetchedOf (field: string, raw: string): Fetched {
  * settles those, so that every read gives the same answer.
  */
 function byTimeThenArrival (a: Fetched, b: Fetched): number {
-  // Field names are distinct (they are one hash's fields).
-  return a.ts - b.ts || a.arrival - b.arrival || (a.field < b.field ? -1 : 1)
+  return a.ts - b.ts || a.arrival - b.arrival || Number(a.field > b.field) - Number(a.field < b.field)
 }
 
 /**
