@@ -32,7 +32,9 @@ function int (name: string, v: string | undefined, def: number, min: number, max
 
 /** Runs one command; resolves with the exit code. */
 export async function main (argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const [command, ...rest] = argv
+  // `llm-gateway-metrics --help` asks for the usage as `help` does (it names no command).
+  const [first, ...rest] = argv
+  const command = first === '--help' || first === '-h' ? 'help' : first
   const { values } = parseArgs({
     args: rest,
     options: {

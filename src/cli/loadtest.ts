@@ -28,8 +28,11 @@ function chatEvent (i: number, prefix: string): { model: string, body: Record<st
 
 interface Ctx { sent?: Map<string, number> }
 
+/** A count by model; 0 for a model not in the map. */
+const countOf = (counts: Map<string, number>, model: string): number => counts.get(model) ?? 0
+
 /** The window the read-back uses: the run must fit in it. */
-function windowFor (durationS: number): string {
+export function windowFor (durationS: number): string {
   return durationS <= 180 ? '5m' : durationS <= 720 ? '15m' : '1h'
 }
 
@@ -49,9 +52,7 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
   let answered = 0
   const byStatus = new Map<number, number>()
   const base = o.url.replace(/\/+$/, '')
-  let done!: (r: autocannon.Result) => void
-  let failed!: (e: Error) => void
-  const finished = new Promise<autocannon.Result>((resolve, reject) => { done = resolve; failed = reject })
+  // Without a callback, autocannon returns its instance made thenable (the types know only the promise).
   const instance = autocannon({
     url: base,
     connections: o.connections,
@@ -65,7 +66,7 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
         const events = []
         for (let k = 0; k < o.batch; k++) {
           const { model, body } = chatEvent(next++, prefix)
-          sent.set(model, (sent.get(model) ?? 0) + 1)
+          sent.set(model, countOf(sent, model) + 1)
           events.push(body)
         }
         context.sent = sent
@@ -75,8 +76,8 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
       onResponse: (status, _body, context: Ctx) => {
         answered++
         inFlight.delete(context)
-        if (status === 202 && context.sent !== undefined) {
-          for (const [m, n] of context.sent) { accepted.set(m, (accepted.get(m) ?? 0) + n); acceptedEvents += n }
+        if (status === 202) {
+          for (const [m, n] of context.sent!) { accepted.set(m, countOf(accepted, m) + n); acceptedEvents += n }
         } else {
           refused++
           byStatus.set(status, (byStatus.get(status) ?? 0) + 1)
@@ -84,7 +85,7 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
         context.sent = undefined
       }
     }]
-  }, (e, r) => { if (e !== null && e !== undefined) failed(e); else done(r) })
+  }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>
   let seconds = 0
   let lastAnswered = 0
   instance.on('tick', () => {
@@ -93,17 +94,17 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
     progress(`  ${String(seconds).padStart(3)} s  ${String(answered - lastAnswered).padStart(7)} req/s  ${acceptedEvents} events accepted  ${refused} refused`)
     lastAnswered = answered
   })
-  const result = await finished
+  const result = await instance
   const lat = result.latency
   out(`requests: ${result.requests.total} in ${o.durationS} s, ${Math.round(result.requests.average)} req/s (batches of ${o.batch}, ${o.connections} connections)`)
   out(`events: ${acceptedEvents} accepted, ${Math.round(acceptedEvents / o.durationS)} events/s`)
   out(`latency ms: p50 ${lat.p50}, p90 ${lat.p90}, p99 ${lat.p99}, max ${lat.max}`)
   out(`errors: ${result.errors} connection errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx answers${byStatus.size > 0 ? ` (${[...byStatus].map(([s, n]) => `${n} × ${s}`).join(', ')})` : ''}`)
   const unanswered = new Map<string, number>()
-  for (const c of inFlight) for (const [m, n] of c.sent ?? []) unanswered.set(m, (unanswered.get(m) ?? 0) + n)
+  for (const c of inFlight) for (const [m, n] of c.sent!) unanswered.set(m, countOf(unanswered, m) + n)
   const counts = (model: string, got: number | string | undefined): boolean => {
-    const n = accepted.get(model) ?? 0
-    return typeof got === 'number' && got >= n && got <= n + (unanswered.get(model) ?? 0)
+    const n = countOf(accepted, model)
+    return typeof got === 'number' && got >= n && got <= n + countOf(unanswered, model)
   }
   const window = windowFor(o.durationS)
   const deadline = Date.now() + (o.settleMs ?? 15_000)
@@ -114,7 +115,7 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
       const res = await fetch(`${base}/api/metrics/realtime?type=model&id=${encodeURIComponent(model)}&window=${window}`, { headers: bearer(o.readToken ?? o.token), signal: AbortSignal.timeout(5_000) })
       counted.set(model, res.status === 200 ? (await res.json() as { requests: number }).requests : `${res.status}`)
     }
-    if ([...accepted.keys()].every((m) => counts(m, counted.get(m)) && counted.get(m) === (accepted.get(m) ?? 0) + (unanswered.get(m) ?? 0)) || Date.now() > deadline) break
+    if ([...accepted.keys()].every((m) => counts(m, counted.get(m)) && counted.get(m) === countOf(accepted, m) + countOf(unanswered, m)) || Date.now() > deadline) break
     // The service flushes every METRICS_FLUSH_INTERVAL_MS and caches reads for METRICS_CACHE_TTL_MS.
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
@@ -124,7 +125,7 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
     const got = counted.get(model)
     const same = counts(model, got)
     ok &&= same
-    const open = unanswered.get(model) ?? 0
+    const open = countOf(unanswered, model)
     out(`${same ? 'PASS' : 'FAIL'}  counts: ${model}: ${n} accepted${open > 0 ? ` (+${open} in requests unanswered when the run ended)` : ''}, ${String(got)} counted (realtime ${window})`)
   }
   return ok

@@ -1,4 +1,6 @@
+import { createServer } from 'node:net'
 import t from 'tap'
+import { connectStore, redisConfig } from '../../src/cli/common.js'
 import { formatInspection, inspect } from '../../src/cli/inspect.js'
 import { main } from '../../src/cli/commands.js'
 import { listenApp } from '../helpers/live.js'
@@ -47,4 +49,33 @@ if (redis !== null) {
     t.equal(code, 0)
     t.equal(JSON.parse(written.join('')).total.requests, 40)
   })
+
+  t.test('figures with no value (only failed requests: no TTFT) print as "-"', async (t) => {
+    const live = await listenApp<RedisStore>(t, { config: { redis: { url: redis.url } } })
+    await live.post('/api/metrics/chat', [{ model: 'acme/m2', gateway: 'g1', success: false, error_type: 'timeout', total_time_ms: 30_000 }])
+    const text = formatInspection(await inspect(live.store, 'model', 'acme/m2', '5m'))
+    t.match(text.at(-1), /^window +1 +0 +1\/0\/0\/0 +-\/-\/- /)
+    // The command prints the same table (the default window: 5m).
+    const written: string[] = []
+    const write = process.stdout.write
+    process.stdout.write = ((s: string) => { written.push(s); return true }) as typeof process.stdout.write
+    let code
+    try {
+      code = await main(['inspect', '--type', 'model', '--id', 'acme/m2'], { REDIS_URL: redis.url })
+    } finally {
+      process.stdout.write = write
+    }
+    t.equal(code, 0)
+    t.equal(written.join(''), text.join('\n') + '\n')
+  })
 }
+
+t.test('a Redis that accepts the connection but never answers fails in bounded time, one line', async (t) => {
+  const silent = createServer(() => {})
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { await new Promise((resolve) => silent.close(resolve)) })
+  const { port } = silent.address() as { port: number }
+  // Drop the connections so close() can finish.
+  silent.on('connection', (socket) => { t.teardown(() => { socket.destroy() }) })
+  await t.rejects(connectStore(redisConfig({ REDIS_URL: `redis://127.0.0.1:${port}` }), 200), { name: 'CliError', message: 'redis is not answering within 200 ms' })
+})
