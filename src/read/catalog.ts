@@ -27,7 +27,7 @@ export interface CatalogAnswer {
   generated_at: string
 }
 
-interface Fetched { ts: number, arrival: number, field: string, digest: string }
+interface Fetched { ts: number, arrival: number, field: string, digest: string, order: string }
 
 /**
  * A fetch from its `catalog_fetches` field and value. The field is `last:<time>:<instance>:<arrival>`
@@ -36,8 +36,11 @@ interface Fetched { ts: number, arrival: number, field: string, digest: string }
  */
 function fetchedOf (field: string, raw: string): Fetched {
   const { ts, value } = splitLatest(raw)
-  const arrival = Number(field.slice(field.lastIndexOf(':') + 1))
-  return { ts, arrival: field.length > 5 + TS_DIGITS && Number.isSafeInteger(arrival) ? arrival : 0, field, digest: value }
+  const n = Number(field.slice(field.lastIndexOf(':') + 1))
+  const arrival = field.length > 5 + TS_DIGITS && Number.isSafeInteger(n) ? n : 0
+  // Time, then arrival, then the field name, as one string that sorts in that order.
+  const order = `${String(ts).padStart(TS_DIGITS, '0')}:${String(arrival).padStart(16, '0')}:${field}`
+  return { ts, arrival, field, digest: value, order }
 }
 
 /**
@@ -46,7 +49,7 @@ function fetchedOf (field: string, raw: string): Fetched {
  * settles those, so that every read gives the same answer.
  */
 function byTimeThenArrival (a: Fetched, b: Fetched): number {
-  return a.ts - b.ts || a.arrival - b.arrival || Number(a.field > b.field) - Number(a.field < b.field)
+  return Number(a.order > b.order) - Number(a.order < b.order)
 }
 
 /**
