@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import type { TSchema } from '@sinclair/typebox'
-import createError from '@fastify/error'
+import { MediaTypeError } from './errors.js'
 import type { FastifyRequest } from 'fastify'
 
 /**
@@ -62,7 +62,6 @@ export async function rejectNonFiniteQuery (request: FastifyRequest): Promise<vo
 }
 
 /** Fastify's own code for a body it has no parser for, with a message that says what to send. */
-const MediaTypeError = createError('FST_ERR_CTP_INVALID_MEDIA_TYPE', 'the body must be JSON: send Content-Type: application/json (got %s)', 415)
 
 /** The parser for every content type but JSON: a 415 before the body is read. */
 export function refuseMediaType (request: FastifyRequest, _body: unknown, done: (err: Error | null, body?: unknown) => void): void {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import createError from '@fastify/error'
+import { HourLoadingError } from '../errors.js'
 import { bucketName, bucketStart, HOUR_MS } from '../metrics/buckets.js'
 import { catalogDigest } from '../metrics/catalog.js'
 import { pairId, type ChatEvent, type EntityType, type FetchEvent, type IndexedType, type PairType } from '../metrics/events.js'
@@ -25,12 +25,6 @@ export interface GuardOptions {
   retentionHours?: number
   now?: () => number
 }
-
-/**
- * Answered (503 with Retry-After) while the ids an hour already holds are being read from the store:
- * a new id can be counted against that hour only once they are known.
- */
-export const HourLoadingError = createError('METRICS_STORE_UNAVAILABLE', 'the ids recorded in hour %s are being read from the store; retry after the Retry-After delay', 503)
 
 const TYPES = ['model', 'provider', 'gateway', 'model_gateway', 'model_provider'] as const satisfies readonly IndexedType[]
 type Ids = Record<IndexedType, Set<string>>

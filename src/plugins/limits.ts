@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { RateLimitedError } from '../errors.js'
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
@@ -13,8 +13,6 @@ export const RATE_LIMIT_SYNC_MS = 250
  * get 429. A gateway with the right token is never counted here, so a shared address is no risk to it.
  */
 export const AUTH_FAILURES_PER_MINUTE = 100
-
-const RateLimitedError = createError('METRICS_RATE_LIMITED', '%s', 429)
 
 /** A window as the messages state it: `1 s`, `60 s`, `1500 ms`. */
 export function describeWindow (ms: number): string {

@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { ReadBusyError } from '../errors.js'
 import { applyOp, fieldOf, mergeFields, setField } from '../store/merge.js'
 import type { Fields, MergeRead, MetricsStore } from '../store/types.js'
 
@@ -7,8 +7,6 @@ export type StoreReader = Pick<MetricsStore, 'read'>
 
 /** Retry-After (seconds) of a read the budget refused. */
 export const READ_RETRY_S = 1
-
-export const ReadBusyError = createError('METRICS_READ_BUSY', 'the store reads of this instance are at their budget (METRICS_READ_CONCURRENCY, METRICS_READ_QUEUE, METRICS_READ_BUDGET_MS); retry after the Retry-After delay', 503)
 
 export function isReadBusy (err: unknown): boolean {
   return err instanceof ReadBusyError

@@ -4,7 +4,7 @@ import { InvalidQueryError, StreamFullError } from '../errors.js'
 import { STREAM_RETRY_S } from '../plugins/stream.js'
 import { ReadErrors } from '../schemas/common.js'
 import { StreamQuerySchema } from '../schemas/stream.js'
-import { StreamConnectionBusyError } from '../stream/connection.js'
+import { StreamConnectionBusyError } from '../errors.js'
 import { GATEWAYS_SHOWN, streamTopics } from '../stream/topics.js'
 
 const DESCRIPTION = `Server-Sent Events. Each topic asked for is sent as the event of the same name, whose data is one line of JSON:

@@ -1,8 +1,5 @@
 import type { EventEmitter } from 'node:events'
 import { PassThrough, type Writable } from 'node:stream'
-import createError from '@fastify/error'
-
-export const StreamConnectionBusyError = createError('METRICS_STREAM_CONNECTION_BUSY', 'this connection carries a stream already: open another connection for another stream', 429)
 
 export interface ConnectionOptions {
   /** A comment line is sent this often, so proxies that cut idle connections leave the stream open. */

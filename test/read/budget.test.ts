@@ -5,7 +5,8 @@
  */
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { budgetedReader, ReadBudget, ReadBusyError, splitReads } from '../../src/read/budget.js'
+import { ReadBusyError } from '../../src/errors.js'
+import { budgetedReader, ReadBudget, splitReads } from '../../src/read/budget.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { latestValue } from '../../src/store/merge.js'
 import type { Fields, GroupWrite, MergeRead } from '../../src/store/types.js'
