@@ -196,6 +196,8 @@ function renderCard () {
         errors_rate_limit: fmt.count(r.errors.rate_limit),
         errors_network: fmt.count(r.errors.network),
         errors_other: fmt.count(r.errors.other),
+        input_tokens: fmt.count(r.input_tokens),
+        output_tokens: fmt.count(r.output_tokens),
         ttft_p50: fmt.ms(r.ttft_ms.p50),
         ttft_p95: fmt.ms(r.ttft_ms.p95),
         ttft_p99: fmt.ms(r.ttft_ms.p99),

@@ -39,3 +39,12 @@ export function tallyOf (stats: Fields, ttftHist: Fields): Tally {
     ttftBins: binsOf(ttftHist)
   }
 }
+
+/**
+ * Token totals from a merged stats hash: the `tokens:in` / `tokens:out` sums, 0 when no request
+ * carried them. The store hands sums back as decimal strings; a JSON number is exact up to 2^53 and
+ * the nearest double beyond (docs/api.md "Token totals").
+ */
+export function tokensOf (stats: Fields): { input_tokens: number, output_tokens: number } {
+  return { input_tokens: num(stats, 'tokens:in'), output_tokens: num(stats, 'tokens:out') }
+}

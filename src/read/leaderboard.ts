@@ -1,12 +1,13 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
-import { uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
+import { uptimeOf, type HealthThresholds } from '../metrics/status.js'
+import type { LeaderboardEntry } from '../schemas/read.js'
 import { indexKey } from '../store/keys.js'
 import { fieldOf, splitLatest } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { LIMIT_TIERS, roundUp125, tierOf } from './params.js'
-import { decodeStat, num, tallyOf } from './decode.js'
+import { decodeStat, num, tallyOf, tokensOf } from './decode.js'
 import { decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
@@ -16,21 +17,6 @@ export interface LeaderboardQuery {
   order: 'asc' | 'desc'
   limit: number
   minRequests: number
-}
-
-export interface LeaderboardEntry {
-  rank: number
-  model: string
-  provider: string | null
-  health_score: number | null
-  success_rate: number | null
-  requests: number
-  ttft_p50_ms: number | null
-  total_time_p50_ms: number | null
-  /** 100 × successes / (requests − rate limits) in the window. */
-  uptime: number | null
-  /** The health state now (from the last minutes, whatever the window). */
-  status: Status
 }
 
 export interface Activity { id: string, requests: number, successes: number }
@@ -65,6 +51,8 @@ export function rank<T extends { id: string, requests: number, score: number }> 
   // Ids are unique in a ranking, so two rows never compare equal.
   return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : 1))
 }
+
+export type { LeaderboardEntry }
 
 export interface LeaderboardAnswer {
   window: ResolvedWindow['info']
@@ -102,6 +90,7 @@ export async function readLeaderboard (store: StoreReader, q: LeaderboardQuery, 
       health_score: a.score,
       success_rate: successRate(a.successes, a.requests),
       requests: a.requests,
+      ...tokensOf(stats),
       ttft_p50_ms: decodeStat(stats, 'ttft', ttft, 'p50'),
       total_time_p50_ms: decodeStat(stats, 'total', total, 'p50'),
       uptime: uptimeOf(tallyOf(stats, ttft)),

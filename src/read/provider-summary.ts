@@ -1,25 +1,14 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
-import type { Stats } from '../metrics/histogram.js'
+import type { ProviderRow } from '../schemas/read.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
-import { decodeStats, num } from './decode.js'
+import { decodeStats, num, tokensOf } from './decode.js'
 import { readActivity } from './leaderboard.js'
 import { entityRead } from './realtime.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
-export interface ProviderRow {
-  provider: string
-  models: number
-  requests: number
-  successes: number
-  failures: number
-  success_rate: number | null
-  errors: { timeout: number, rate_limit: number, network: number, other: number }
-  ttft_ms: Stats
-  total_time_ms: Stats
-  health_score: number | null
-}
+export type { ProviderRow }
 
 /**
  * GET /api/metrics/provider/summary: every provider with traffic in the window (or just `only`),
@@ -45,6 +34,7 @@ export async function readProviderSummary (store: StoreReader, windowName: Windo
       errors: { timeout: num(stats, 'err:timeout'), rate_limit: num(stats, 'err:rate_limit'), network: num(stats, 'err:network'), other: num(stats, 'err:other') },
       ttft_ms: decodeStats(stats, 'ttft', ttft),
       total_time_ms: decodeStats(stats, 'total', total),
+      ...tokensOf(stats),
       health_score: healthScore(successes, requests)
     })
   })

@@ -1,50 +1,21 @@
 import { bucketRange, bucketStart, resolutionMs, WINDOWS, type Bucket, type Resolution, type WindowName } from '../metrics/buckets.js'
-import { compareWindows, type Baselines } from '../metrics/baseline.js'
-import { CHAT_ERROR_TYPES, type EntityType } from '../metrics/events.js'
+import type { Static } from '@sinclair/typebox'
+import { compareWindows } from '../metrics/baseline.js'
+import type { EntityType } from '../metrics/events.js'
 import { healthScore, successRate } from '../metrics/health.js'
-import type { Stats } from '../metrics/histogram.js'
-import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
+import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds } from '../metrics/status.js'
+import type { RealtimeSchema } from '../schemas/realtime.js'
 import { entityKey, type Family } from '../store/keys.js'
 import { splitLatest } from '../store/merge.js'
 import type { Fields, MergeRead } from '../store/types.js'
 import type { StoreReader } from './budget.js'
-import { decodeStats, num, tallyOf } from './decode.js'
+import { decodeStats, num, tallyOf, tokensOf } from './decode.js'
 import { baselineBuckets, currentStatus, decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
 import { coverOf, resolveWindow } from './window.js'
 
-export interface RealtimeBaselines extends Baselines {
-  /** The period before the window, as long as it: what change_vs_previous_pct compares with. */
-  previous: { from: string, to: string }
-}
-
-export interface RealtimeAnswer {
-  type: EntityType
-  id: string
-  window: { from: string, to: string, seconds: number }
-  requests: number
-  successes: number
-  failures: number
-  success_rate: number | null
-  errors: Record<typeof CHAT_ERROR_TYPES[number], number>
-  ttft_ms: Stats
-  total_time_ms: Stats
-  output_tokens_per_second: Stats
-  health_score: number | null
-  /** 100 × successes / (requests − rate limits): rate limits are a capacity signal, not an outage. */
-  uptime: number | null
-  status: Status
-  status_reason: string
-  baselines: RealtimeBaselines
-  generated_at: string
-  gateway_fetches?: {
-    fetches: number
-    errors: number
-    timeouts: number
-    response_time_ms: Stats
-    last_model_count: number | null
-  }
-}
+/** The answer of GET /api/metrics/realtime, as its response schema says. */
+export type RealtimeAnswer = Static<typeof RealtimeSchema>
 
 /** Merge-read of `families` of one entity over `buckets`: result slot i is families[i]. */
 export function entityRead (type: EntityType, id: string, families: Family[], buckets: Array<{ name: string }>): MergeRead {
@@ -109,6 +80,7 @@ export async function readRealtime (store: StoreReader, type: EntityType, id: st
     },
     ttft_ms: decodeStats(stats, 'ttft', ttft),
     total_time_ms: decodeStats(stats, 'total', total),
+    ...tokensOf(stats),
     output_tokens_per_second: decodeStats(stats, 'tps', tps),
     health_score: healthScore(successes, requests),
     uptime: uptimeOf(current),

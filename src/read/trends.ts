@@ -5,11 +5,16 @@ import { entityKey, type Family } from '../store/keys.js'
 import type { MergeRead } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { tierOf, TREND_HOUR_TIERS, TREND_MINUTE_HOURS } from './params.js'
-import { decodeStat, num, type StatName } from './decode.js'
+import type { TrendPoint } from '../schemas/read.js'
+import { decodeStat, num, tokensOf, type StatName } from './decode.js'
 
 export const DIST_METRICS = { ttft: 'ttft', total_time: 'total', output_tokens_per_second: 'tps' } as const
 export const RATE_METRICS = ['success_rate', 'requests', 'errors'] as const
-export type TrendMetric = keyof typeof DIST_METRICS | typeof RATE_METRICS[number]
+/** Sums per bucket, read from the stats hash like the rate metrics. */
+export const SUM_METRICS = ['tokens'] as const
+/** The metrics a `stat` does not apply to. */
+export const STATLESS_METRICS: readonly string[] = [...RATE_METRICS, ...SUM_METRICS]
+export type TrendMetric = keyof typeof DIST_METRICS | typeof RATE_METRICS[number] | typeof SUM_METRICS[number]
 
 export interface TrendQuery {
   type: EntityType
@@ -20,7 +25,7 @@ export interface TrendQuery {
   resolution: Resolution
 }
 
-export interface TrendPoint { t: string, count: number, value: number | null }
+export type { TrendPoint }
 
 /** GET /api/metrics/trends: one point per bucket, oldest first, empty buckets included; one round trip. */
 export async function readTrends (store: StoreReader, q: TrendQuery, now: number): Promise<TrendsAnswer> {
@@ -58,6 +63,10 @@ export async function readManyTrends (store: StoreReader, queries: readonly Tren
         return { t, count, value: count === 0 ? null : decodeStat(stats, family, slots[i * perBucket + 1]!, q.stat!) }
       }
       const requests = num(stats, 'n')
+      if (q.metric === 'tokens') {
+        const tokens = tokensOf(stats)
+        return { t, count: requests, value: requests === 0 ? null : tokens.input_tokens + tokens.output_tokens, ...tokens }
+      }
       const successes = num(stats, 'ok')
       const value = q.metric === 'success_rate' ? successRate(successes, requests) : q.metric === 'requests' ? requests : requests - successes
       return { t, count: requests, value: requests === 0 ? null : value }

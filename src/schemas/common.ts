@@ -63,7 +63,15 @@ export const Comparison = Type.Ref(ComparisonSchema)
 export const WindowInfo = Type.Ref(WindowInfoSchema)
 const ErrorRef = Type.Ref(ErrorSchema)
 
-/** The figures every read answers for a set of requests: counts, rates, errors by type, TTFT and total time. */
+const TokenSum = (field: string) => Type.Integer({ minimum: 0, description: `tokens: the sum of the ${field} of the requests counted, successful or not; a request without ${field} adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double` })
+
+/** Token totals of a set of requests (docs/api.md "Token totals"). */
+export const TokenProperties = {
+  input_tokens: TokenSum('input_tokens'),
+  output_tokens: TokenSum('output_tokens')
+}
+
+/** The figures every read answers for a set of requests: counts, rates, errors by type, TTFT and total time, token totals. */
 export const TrafficProperties = {
   requests: Type.Integer(),
   successes: Type.Integer(),
@@ -71,7 +79,8 @@ export const TrafficProperties = {
   success_rate: NullableNumber,
   errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
   ttft_ms: Stats,
-  total_time_ms: Stats
+  total_time_ms: Stats,
+  ...TokenProperties
 }
 
 /** Uptime beside the success rate: rate limits are a capacity signal, not an outage. */

@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
-import { StringEnum, NullableNumber, Stats, StatusSchema, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
+import { StringEnum, NullableNumber, Stats, StatusSchema, TokenProperties, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
   order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
@@ -9,22 +9,27 @@ export const LeaderboardQuerySchema = Type.Object({
   min_requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1, description: 'only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed' }))
 })
 
+const LeaderboardEntrySchema = Type.Object({
+  rank: Type.Integer(),
+  model: Type.String(),
+  provider: Type.Union([Type.String(), Type.Null()]),
+  health_score: NullableNumber,
+  success_rate: NullableNumber,
+  requests: Type.Integer(),
+  ...TokenProperties,
+  ttft_p50_ms: NullableNumber,
+  total_time_p50_ms: NullableNumber,
+  uptime: UptimeSchema,
+  status: StatusSchema
+})
+
+export type LeaderboardEntry = Static<typeof LeaderboardEntrySchema>
+
 export const LeaderboardSchema = Type.Object({
   window: WindowInfo,
   order: Type.String(),
   min_requests: Type.Integer({ description: 'the threshold applied: min_requests rounded up to 1, 2 or 5 × a power of ten' }),
-  entries: Type.Array(Type.Object({
-    rank: Type.Integer(),
-    model: Type.String(),
-    provider: Type.Union([Type.String(), Type.Null()]),
-    health_score: NullableNumber,
-    success_rate: NullableNumber,
-    requests: Type.Integer(),
-    ttft_p50_ms: NullableNumber,
-    total_time_p50_ms: NullableNumber,
-    uptime: UptimeSchema,
-    status: StatusSchema
-  }))
+  entries: Type.Array(LeaderboardEntrySchema)
 })
 
 export const ProviderSummaryQuerySchema = Type.Object({
@@ -32,18 +37,22 @@ export const ProviderSummaryQuerySchema = Type.Object({
   provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
 })
 
+const ProviderRowSchema = Type.Object({
+  provider: Type.String(),
+  models: Type.Integer(),
+  ...TrafficProperties,
+  health_score: NullableNumber
+})
+
+export type ProviderRow = Static<typeof ProviderRowSchema>
+
 export const ProviderSummarySchema = Type.Object({
   window: WindowInfo,
-  providers: Type.Array(Type.Object({
-    provider: Type.String(),
-    models: Type.Integer(),
-    ...TrafficProperties,
-    health_score: NullableNumber
-  }))
+  providers: Type.Array(ProviderRowSchema)
 })
 
 
-export const TREND_METRICS = ['ttft', 'total_time', 'output_tokens_per_second', 'success_rate', 'requests', 'errors'] as const
+export const TREND_METRICS = ['ttft', 'total_time', 'output_tokens_per_second', 'success_rate', 'requests', 'errors', 'tokens'] as const
 export const TREND_STATS = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const
 
 export const TrendsQuerySchema = Type.Object({
@@ -51,10 +60,20 @@ export const TrendsQuerySchema = Type.Object({
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'short form of type=model&id=ID' })),
   metric: Type.Optional(StringEnum(TREND_METRICS, { default: 'ttft' })),
-  stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics' })),
+  stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics and tokens' })),
   hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 6, description: 'the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares' })),
   resolution: Type.Optional(StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' }))
 })
+
+const TrendPointSchema = Type.Object({
+  t: Type.String({ format: 'date-time' }),
+  count: Type.Integer(),
+  value: NullableNumber,
+  input_tokens: Type.Optional(TokenProperties.input_tokens),
+  output_tokens: Type.Optional(TokenProperties.output_tokens)
+}, { description: 'metric=tokens: count is the requests of the bucket, value input_tokens + output_tokens (null when count is 0), and input_tokens and output_tokens (0 when no request carried them) are present; other metrics have neither' })
+
+export type TrendPoint = Static<typeof TrendPointSchema>
 
 export const TrendsSchema = Type.Object({
   type: Type.String(),
@@ -62,5 +81,5 @@ export const TrendsSchema = Type.Object({
   metric: Type.String(),
   stat: Type.Union([Type.String(), Type.Null()]),
   resolution: Type.String(),
-  points: Type.Array(Type.Object({ t: Type.String({ format: 'date-time' }), count: Type.Integer(), value: NullableNumber }))
+  points: Type.Array(TrendPointSchema)
 })

@@ -290,6 +290,21 @@ export function counts (events: readonly FixtureEvent[]): Counts {
   }
 }
 
+/** docs/api.md "Token totals": the sums of the events' input_tokens and output_tokens; an event without one adds nothing. */
+export interface TokenSums { input_tokens: number, output_tokens: number }
+
+export function tokenSums (events: readonly FixtureEvent[]): TokenSums {
+  let input = 0n
+  let output = 0n
+  for (const e of events) {
+    input += BigInt(e.input_tokens ?? 0)
+    output += BigInt(e.output_tokens ?? 0)
+  }
+  // Sums past 2^53 could not be told apart from their neighbours in a JSON number: keep tests below it.
+  if (input > BigInt(Number.MAX_SAFE_INTEGER) || output > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('token sums past 2^53 − 1')
+  return { input_tokens: Number(input), output_tokens: Number(output) }
+}
+
 export type StatName = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'
 export const STAT_NAMES: readonly StatName[] = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99']
 
@@ -341,6 +356,8 @@ export type DistMetric = 'ttft' | 'total_time' | 'output_tokens_per_second'
 export const DIST_METRICS: readonly DistMetric[] = ['ttft', 'total_time', 'output_tokens_per_second']
 export type RateMetric = 'requests' | 'errors' | 'success_rate'
 export const RATE_METRICS: readonly RateMetric[] = ['requests', 'errors', 'success_rate']
+/** Token sums per bucket: value = input + output, count = requests. */
+export type SumMetric = 'tokens'
 
 export function samples (events: readonly FixtureEvent[], metric: DistMetric): number[] {
   const out: number[] = []
@@ -378,7 +395,7 @@ function byId (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-export interface RefEntry {
+export interface RefEntry extends TokenSums {
   rank: number
   model: string
   provider: string | null
@@ -410,6 +427,7 @@ export function refLeaderboard (events: readonly FixtureEvent[], q: { order: 'as
       score: c.health_score ?? 0,
       success_rate: c.success_rate,
       requests: c.requests,
+      ...tokenSums(list),
       ttft_p50_ms: statOf(samples(list, 'ttft'), 'p50', true),
       total_time_p50_ms: statOf(samples(list, 'total_time'), 'p50', true),
       uptime: successRate(c.successes, c.requests - c.errors.rate_limit)
@@ -422,7 +440,7 @@ export function refLeaderboard (events: readonly FixtureEvent[], q: { order: 'as
   return rows.slice(0, q.limit).map(({ score: _score, ...row }, i) => ({ rank: i + 1, ...row }))
 }
 
-export interface RefProvider extends Counts {
+export interface RefProvider extends Counts, TokenSums {
   provider: string
   models: number
   ttft_ms: RefStats
@@ -444,6 +462,7 @@ export function refProviders (events: readonly FixtureEvent[]): RefProvider[] {
       provider,
       models: new Set(list.map((e) => e.model)).size,
       ...counts(list),
+      ...tokenSums(list),
       ttft_ms: refStats(samples(list, 'ttft')),
       total_time_ms: refStats(samples(list, 'total_time'))
     })
@@ -457,13 +476,13 @@ export function matches (e: FixtureEvent, type: EntityType, id: string): boolean
   return type === 'model' ? e.model === id : type === 'provider' ? providerOf(e) === id : gatewayOf(e) === id
 }
 
-export interface RefPoint { t: number, count: number, value: number | null }
+export interface RefPoint { t: number, count: number, value: number | null, input_tokens?: number, output_tokens?: number }
 
 /**
  * One trends point per bucket start in `starts` (bucket size `size` ms): events bucketed by the
  * UTC hour/minute holding their timestamp.
  */
-export function refTrendPoints (events: readonly FixtureEvent[], starts: readonly number[], size: number, metric: DistMetric | RateMetric, stat: StatName | null): RefPoint[] {
+export function refTrendPoints (events: readonly FixtureEvent[], starts: readonly number[], size: number, metric: DistMetric | RateMetric | SumMetric, stat: StatName | null): RefPoint[] {
   const byStart = new Map<number, FixtureEvent[]>()
   for (const e of events) {
     const s = floorTo(e.timestamp, size)
@@ -473,6 +492,10 @@ export function refTrendPoints (events: readonly FixtureEvent[], starts: readonl
   }
   return starts.map((t) => {
     const list = byStart.get(t) ?? []
+    if (metric === 'tokens') {
+      const sums = tokenSums(list)
+      return { t, count: list.length, value: list.length === 0 ? null : sums.input_tokens + sums.output_tokens, ...sums }
+    }
     if (metric === 'requests' || metric === 'errors' || metric === 'success_rate') {
       const c = counts(list)
       const value = c.requests === 0 ? null : metric === 'requests' ? c.requests : metric === 'errors' ? c.failures : c.success_rate

@@ -10,9 +10,9 @@ import type { Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import {
   counts, DIST_METRICS, FIXTURE_FACTS, floorTo, HOUR, inWindow, makeFixture, matches, MINUTE, postEvents,
-  RATE_METRICS, refLeaderboard, refProviders, refTrendPoints, STAT_NAMES, healthScore,
+  RATE_METRICS, refLeaderboard, refProviders, refTrendPoints, STAT_NAMES, healthScore, tokenSums,
   type DistMetric, type EntityType, type FixtureEvent, type RateMetric, type RefEntry, type RefProvider,
-  type RefStats, type StatName
+  type RefStats, type StatName, type SumMetric
 } from './fixture.js'
 import { DEFAULTS, stateNow } from '../helpers/health-ref.js'
 
@@ -25,7 +25,7 @@ export type MakeApp = (t: Test) => Promise<FastifyInstance>
 
 interface WindowInfo { from: string, to: string, seconds: number }
 interface StatsBody { count: number, avg: number | null, min: number | null, max: number | null, p50: number | null, p90: number | null, p95: number | null, p99: number | null }
-interface EntryBody { rank: number, model: string, provider: string | null, health_score: number | null, success_rate: number | null, requests: number, ttft_p50_ms: number | null, total_time_p50_ms: number | null, uptime: number | null, status: string }
+interface EntryBody { rank: number, model: string, provider: string | null, health_score: number | null, success_rate: number | null, requests: number, input_tokens: number, output_tokens: number, ttft_p50_ms: number | null, total_time_p50_ms: number | null, uptime: number | null, status: string }
 interface LeaderboardBody { window: WindowInfo, order: string, min_requests: number, entries: EntryBody[] }
 interface ProviderBody {
   provider: string
@@ -37,16 +37,20 @@ interface ProviderBody {
   errors: { timeout: number, rate_limit: number, network: number, other: number }
   ttft_ms: StatsBody
   total_time_ms: StatsBody
+  input_tokens: number
+  output_tokens: number
   health_score: number | null
 }
 interface ProviderSummaryBody { window: WindowInfo, providers: ProviderBody[] }
-interface PointBody { t: string, count: number, value: number | null }
+interface PointBody { t: string, count: number, value: number | null, input_tokens?: number, output_tokens?: number }
+interface RealtimeBody { type: string, id: string, window: WindowInfo, requests: number, input_tokens: number, output_tokens: number }
 interface TrendsBody { type: string, id: string, metric: string, stat: string | null, resolution: string, points: PointBody[] }
 interface ErrorBody { statusCode: number, code?: string, error: string, message: string }
 
 const LEADERBOARD = '/api/metrics/health/leaderboard'
 const PROVIDERS = '/api/metrics/provider/summary'
 const TRENDS = '/api/metrics/trends'
+const REALTIME = '/api/metrics/realtime'
 
 const WINDOWS = {
   '5m': { res: MINUTE, buckets: 5, seconds: 300 },
@@ -142,7 +146,7 @@ function checkEntries (t: Test, actual: EntryBody[], statusOf: (model: string) =
     t.equal(status, statusOf(x.model), `${label}: ${x.model} status`)
     const { ttft_p50_ms: xTtft, total_time_p50_ms: xTotal, ...xExact } = x
     t.strictSame(aExact, xExact, `${label}: entry ${i + 1} (${x.model})`)
-    hasFields(t, a, ['rank', 'model', 'provider', 'health_score', 'success_rate', 'requests', 'ttft_p50_ms', 'total_time_p50_ms', 'uptime', 'status'], `${label}: entry ${i + 1}`)
+    hasFields(t, a, ['rank', 'model', 'provider', 'health_score', 'success_rate', 'requests', 'input_tokens', 'output_tokens', 'ttft_p50_ms', 'total_time_p50_ms', 'uptime', 'status'], `${label}: entry ${i + 1}`)
     checkNear(t, aTtft, xTtft, `${label}: ${x.model} ttft_p50_ms`)
     checkNear(t, aTotal, xTotal, `${label}: ${x.model} total_time_p50_ms`)
   })
@@ -154,8 +158,8 @@ function checkProviderRow (t: Test, a: ProviderBody | undefined, x: RefProvider,
     return
   }
   t.strictSame(
-    { provider: a.provider, models: a.models, requests: a.requests, successes: a.successes, failures: a.failures, success_rate: a.success_rate, errors: a.errors, health_score: a.health_score },
-    { provider: x.provider, models: x.models, requests: x.requests, successes: x.successes, failures: x.failures, success_rate: x.success_rate, errors: x.errors, health_score: x.health_score },
+    { provider: a.provider, models: a.models, requests: a.requests, successes: a.successes, failures: a.failures, success_rate: a.success_rate, errors: a.errors, health_score: a.health_score, input_tokens: a.input_tokens, output_tokens: a.output_tokens },
+    { provider: x.provider, models: x.models, requests: x.requests, successes: x.successes, failures: x.failures, success_rate: x.success_rate, errors: x.errors, health_score: x.health_score, input_tokens: x.input_tokens, output_tokens: x.output_tokens },
     `${label}: ${x.provider} counts`)
   checkStats(t, a.ttft_ms, x.ttft_ms, `${label}: ${x.provider} ttft_ms`)
   checkStats(t, a.total_time_ms, x.total_time_ms, `${label}: ${x.provider} total_time_ms`)
@@ -177,11 +181,17 @@ function checkPointTimes (t: Test, points: PointBody[], n: number, size: number,
   return ts
 }
 
-function checkPoints (t: Test, points: PointBody[], starts: number[], events: readonly FixtureEvent[], size: number, metric: DistMetric | RateMetric, stat: StatName | null, label: string): void {
+function checkPoints (t: Test, points: PointBody[], starts: number[], events: readonly FixtureEvent[], size: number, metric: DistMetric | RateMetric | SumMetric, stat: StatName | null, label: string): void {
   const expected = refTrendPoints(events, starts, size, metric, stat)
   t.strictSame(points.map((p) => p.count), expected.map((p) => p.count), `${label}: count per point`)
   t.ok(points.every((p) => (p.count === 0) === (p.value === null)), `${label}: value null exactly when count is 0`)
-  const exact = (RATE_METRICS as readonly string[]).includes(metric)
+  if (metric === 'tokens') {
+    const sums = (p: { input_tokens?: number, output_tokens?: number }): [number | undefined, number | undefined] => [p.input_tokens, p.output_tokens]
+    t.strictSame(points.map(sums), expected.map(sums), `${label}: input_tokens and output_tokens per point, exact`)
+  } else {
+    t.ok(points.every((p) => !Object.hasOwn(p, 'input_tokens') && !Object.hasOwn(p, 'output_tokens')), `${label}: no token sums on a ${metric} point`)
+  }
+  const exact = metric === 'tokens' || (RATE_METRICS as readonly string[]).includes(metric)
   const bad: string[] = []
   expected.forEach((x, i) => {
     const a = points[i]?.value ?? null
@@ -447,6 +457,24 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       }
     })
 
+    t.test('metric=tokens: input and output token sums per bucket (stat null)', async (t) => {
+      const ids: Array<[EntityType, string]> = [['model', gpt], ['model', 'llama-3-70b'], ['model', FIXTURE_FACTS.fewRequests], ['provider', 'mistral'], ['provider', FIXTURE_FACTS.oldOnlyProvider], ['gateway', 'gw-west'], ['gateway', 'default']]
+      for (const [type, id] of ids) {
+        const { body, before, after } = await trends(t, { type, id, metric: 'tokens', hours: 48 })
+        t.same([body.type, body.id, body.metric, body.stat], [type, id, 'tokens', null], `tokens ${type}=${id}: echoed, stat null`)
+        const starts = checkPointTimes(t, body.points, 48, HOUR, before, after, `tokens ${type}=${id}`)
+        checkPoints(t, body.points, starts, events.filter((e) => matches(e, type, id)), HOUR, 'tokens', null, `tokens ${type}=${id}`)
+      }
+      const tiny = await trends(t, { model: FIXTURE_FACTS.fewRequests, metric: 'tokens', hours: 1, resolution: 'minute' })
+      const withRequests = tiny.body.points.filter((p) => p.count > 0)
+      t.ok(withRequests.length > 0 && withRequests.every((p) => p.value === 0 && p.input_tokens === 0 && p.output_tokens === 0), `${FIXTURE_FACTS.fewRequests}: requests without token counts give 0, not null`)
+      for (const hours of [1, 2]) {
+        const { body, before, after } = await trends(t, { type: 'provider', id: 'openai', metric: 'tokens', hours, resolution: 'minute' })
+        const starts = checkPointTimes(t, body.points, 60 * hours, MINUTE, before, after, `tokens by minute ${hours}h`)
+        checkPoints(t, body.points, starts, events.filter((e) => matches(e, 'provider', 'openai')), MINUTE, 'tokens', null, `tokens by minute ${hours}h`)
+      }
+    })
+
     t.test('type=provider and type=gateway', async (t) => {
       for (const [type, id] of [['provider', 'openai'], ['provider', 'anthropic'], ['gateway', 'default'], ['gateway', 'gw-east']] as Array<[EntityType, string]>) {
         for (const [metric, stat] of [['ttft', 'p90'], ['total_time', 'avg'], ['output_tokens_per_second', 'p50']] as Array<[DistMetric, StatName]>) {
@@ -504,7 +532,7 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
       await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&id=${gpt}`, 'model')
       await assertBadRequest(t, app, `${TRENDS}?metric=requests`, 'id')
       await assertBadRequest(t, app, `${TRENDS}?type=provider`, 'id')
-      for (const metric of RATE_METRICS) await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&metric=${metric}&stat=p50`, 'stat')
+      for (const metric of [...RATE_METRICS, 'tokens']) await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&metric=${metric}&stat=p50`, 'stat')
       await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&resolution=minute&hours=3`, 'resolution')
       await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&resolution=minute`, 'resolution')
       await assertBadRequest(t, app, `${TRENDS}?model=${gpt}&hours=0`, 'hours')
@@ -560,6 +588,83 @@ export async function readSuite (t: Test, makeApp: MakeApp): Promise<void> {
     for (const name of names) {
       const rt = await getOk<{ requests: number }>(t, fresh, `/api/metrics/realtime?type=gateway&id=${encodeURIComponent(name)}&window=1h`)
       t.equal(rt.body.requests, events.filter((e) => e.gateway === name).length, `gateway ${name}: its requests`)
+    }
+  })
+
+  t.test('GET /api/metrics/realtime: token totals of models, providers and gateways', async (t) => {
+    const ids: Array<[EntityType, string]> = [
+      ['model', 'openai/gpt-4o'], ['model', FIXTURE_FACTS.multiProviderModel], ['model', FIXTURE_FACTS.fewRequests],
+      ['provider', 'openai'], ['provider', 'mistral'], ['provider', FIXTURE_FACTS.oldOnlyProvider],
+      ...FIXTURE_FACTS.gateways.map((g): [EntityType, string] => ['gateway', g])
+    ]
+    for (const window of WINDOW_NAMES) {
+      for (const [type, id] of ids) {
+        const label = `realtime ${type}=${id} ${window}`
+        const { body, before, after } = await getOk<RealtimeBody>(t, app, `${REALTIME}?${qs({ type, id, window })}`)
+        const from = checkWindow(t, body.window, window, before, after, label)
+        const counted = inWindow(events, from).filter((e) => matches(e, type, id))
+        const x = tokenSums(counted)
+        t.strictSame([body.requests, body.input_tokens, body.output_tokens], [counted.length, x.input_tokens, x.output_tokens], `${label}: requests, input_tokens, output_tokens`)
+      }
+    }
+    const some = inWindow(events, Date.now() - 23 * HOUR)
+    t.ok(some.some((e) => e.input_tokens === undefined) && some.some((e) => e.output_tokens === undefined) && some.some((e) => e.input_tokens !== undefined), 'the fixture mixes events with and without token counts')
+  })
+
+  t.test('token totals at the bounds: 10^7 tokens an event, events without them, failures', async (t) => {
+    // Every figure is summed here from the events sent; the answers must match to the token.
+    const fresh = await makeApp(t)
+    const base = Date.now()
+    const MAX = 10_000_000
+    const sent: FixtureEvent[] = []
+    const at = (i: number, spread: number): number => base - 1000 - (i % spread) * MINUTE - (i % 7) * 1000
+    // a thousand maximal completions in the last hour, and a few in the hours before
+    for (let i = 0; i < 1000; i++) sent.push({ model: 'tok/max', provider: 'tokp', gateway: 'tok-gw', success: true, input_tokens: MAX, output_tokens: MAX, timestamp: at(i, 50) })
+    for (let i = 0; i < 30; i++) sent.push({ model: 'tok/max', provider: 'tokp', gateway: 'tok-gw', success: true, input_tokens: MAX, output_tokens: MAX - 1, timestamp: base - (2 + i % 20) * HOUR })
+    // one side only, zero, none, and failures that still carry counts
+    for (let i = 0; i < 40; i++) {
+      const e: FixtureEvent = { model: i % 2 === 0 ? 'tok/max' : 'tok/mixed', provider: 'tokp', gateway: 'tok-gw', success: i % 5 !== 0, timestamp: at(i, 55) }
+      if (!e.success) e.error_type = 'rate_limit'
+      if (i % 4 === 0) e.input_tokens = MAX - 1
+      if (i % 4 === 1) e.output_tokens = MAX - 1
+      if (i % 4 === 2) { e.input_tokens = 0; e.output_tokens = 0 }
+      sent.push(e)
+    }
+    for (let i = 0; i < 25; i++) sent.push({ model: 'tok/none', provider: 'tokp', success: i % 3 !== 0, ttft_ms: 100, total_time_ms: 900, timestamp: at(i, 45) })
+    await postEvents(fresh, sent)
+    const sums = (list: readonly FixtureEvent[]): [number, number, number] => {
+      const x = tokenSums(list)
+      return [list.length, x.input_tokens, x.output_tokens]
+    }
+    // a model or provider without requests in the window is not listed
+    const listed = (list: readonly FixtureEvent[]): [number, number, number] | undefined => list.length === 0 ? undefined : sums(list)
+    t.ok(tokenSums(sent).input_tokens > 2 ** 32, 'the sums pass 2^32')
+
+    for (const window of WINDOW_NAMES) {
+      for (const [type, id] of [['model', 'tok/max'], ['model', 'tok/mixed'], ['model', 'tok/none'], ['provider', 'tokp'], ['gateway', 'tok-gw'], ['gateway', 'default']] as Array<[EntityType, string]>) {
+        const label = `realtime ${type}=${id} ${window}`
+        const { body, before, after } = await getOk<RealtimeBody>(t, fresh, `${REALTIME}?${qs({ type, id, window })}`)
+        const from = checkWindow(t, body.window, window, before, after, label)
+        t.strictSame([body.requests, body.input_tokens, body.output_tokens], sums(inWindow(sent, from).filter((e) => matches(e, type, id))), `${label}: requests and token sums`)
+      }
+      const lb = await getOk<LeaderboardBody>(t, fresh, `${LEADERBOARD}?window=${window}&limit=100`)
+      const inLb = inWindow(sent, Date.parse(lb.body.window.from))
+      for (const model of ['tok/max', 'tok/mixed', 'tok/none']) {
+        const e = lb.body.entries.find((x) => x.model === model)
+        t.strictSame(e === undefined ? undefined : [e.requests, e.input_tokens, e.output_tokens], listed(inLb.filter((x) => x.model === model)), `leaderboard ${window} ${model}: requests and token sums`)
+      }
+      const ps = await getOk<ProviderSummaryBody>(t, fresh, `${PROVIDERS}?window=${window}`)
+      const p = ps.body.providers.find((x) => x.provider === 'tokp')
+      t.strictSame(p === undefined ? undefined : [p.requests, p.input_tokens, p.output_tokens], listed(inWindow(sent, Date.parse(ps.body.window.from))), `provider summary ${window}: requests and token sums`)
+    }
+
+    for (const [type, id] of [['model', 'tok/max'], ['model', 'tok/none'], ['provider', 'tokp'], ['gateway', 'tok-gw']] as Array<[EntityType, string]>) {
+      for (const [hours, resolution, size] of [[24, 'hour', HOUR], [2, 'minute', MINUTE]] as const) {
+        const label = `trends tokens ${type}=${id} ${hours}h by ${resolution}`
+        const r = await getOk<TrendsBody>(t, fresh, `${TRENDS}?${qs({ type, id, metric: 'tokens', hours, resolution })}`)
+        const starts = checkPointTimes(t, r.body.points, resolution === 'hour' ? hours : 60 * hours, size, r.before, r.after, label)
+        checkPoints(t, r.body.points, starts, sent.filter((e) => matches(e, type, id)), size, 'tokens', null, label)
+      }
     }
   })
 }
