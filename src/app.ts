@@ -9,6 +9,7 @@ import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import prometheusPlugin from './plugins/prometheus.js'
 import readCachePlugin from './plugins/read-cache.js'
+import sealerPlugin from './plugins/sealer.js'
 import statusHistoryPlugin from './plugins/status-history.js'
 import storePlugin from './plugins/store.js'
 import streamPlugin from './plugins/stream.js'
@@ -109,6 +110,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(prometheusPlugin, { config: opts.config })
   await fastify.register(streamPlugin, { config: opts.config })
   await fastify.register(statusHistoryPlugin, { config: opts.config })
+  await fastify.register(sealerPlugin, { config: opts.config })
   await fastify.register(authPlugin, { config: opts.config })
   await fastify.register(swaggerPlugin)
   await fastify.register(limitsPlugin, { config: opts.config })

@@ -32,6 +32,7 @@ export const scenarios: Scenario[] = [
   { name: 'realtime 1h, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
   { name: 'naive: realtime 1h (c=10)', server: 'naive', connections: 10, request: get('/api/metrics/realtime?id=openai/model-0&window=1h') },
   { name: 'leaderboard 24h, 300 models, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/health/leaderboard?window=24h') },
+  { name: 'leaderboard 24h limit=100, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/health/leaderboard?window=24h&limit=100') },
   { name: 'trends 24 h hourly, cache off (c=10)', server: 'ours', env: { ...NO_LIMIT, ...COLD }, connections: 10, request: get('/api/metrics/trends?model=openai/model-0&hours=24') }
 ]
 

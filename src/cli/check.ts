@@ -4,14 +4,9 @@ import { Aggregator } from '../ingest/aggregator.js'
 import { RESERVED_ID_PREFIX } from '../read/leaderboard.js'
 import { readRealtime } from '../read/realtime.js'
 import { KEY_PREFIX } from '../store/keys.js'
+import { LAYOUT_VERSION, SCHEMA_KEY } from '../store/layout.js'
 import type { RedisStore } from '../store/redis-store.js'
 import { bearer, connectStore, redisConfig, Report } from './common.js'
-
-/**
- * Version of the key layout of docs/design.md ("Keys") this build reads and writes. It changes when
- * a key or field changes meaning, so that an operator can tell whether instances sharing a Redis agree.
- */
-export const KEY_SCHEMA_VERSION = 1
 
 /** The probe's ids: reserved (RESERVED_ID_PREFIX), so listings never show them. */
 export const CHECK_MODEL = `${RESERVED_ID_PREFIX}/probe`
@@ -79,7 +74,12 @@ export async function checkRedis (env: NodeJS.ProcessEnv, out: (line: string) =>
     } catch {}
     const fsync = aof ? await node.config('GET', 'appendfsync').then((x) => ` (appendfsync ${(x as string[]).slice(1).join(' ')})`, () => '') : ''
     r.step(aof ? 'PASS' : 'WARN', 'persistence', `AOF ${aof ? 'on' : 'off'}${fsync}, RDB save ${save}${aof ? '' : save === 'off' ? ': a restart of Redis loses everything' : ': a restart of Redis loses what was written since the last snapshot'}`)
-    r.step('PASS', 'schema', `key schema version ${KEY_SCHEMA_VERSION} (docs/design.md, "Keys")`)
+    try {
+      await store.checkLayout()
+      r.step('PASS', 'schema', `stored layout version ${LAYOUT_VERSION} (${SCHEMA_KEY}; docs/design.md, "Sealed blocks")`)
+    } catch (err) {
+      r.step('FAIL', 'schema', (err as Error).message)
+    }
     await probe(store, config.retentionHours, r)
   } catch (err) {
     r.step('FAIL', 'redis', (err as Error).message)

@@ -114,10 +114,10 @@ export interface SealOptions {
 }
 
 /**
- * Every entity's figures go to its minute, 10-minute and hour buckets; pairs and the activity index
- * have minute and hour buckets only.
+ * Every entity's figures go to its minute and hour buckets (a 10-minute bucket is read as the sum of
+ * its minutes: src/store/layout.ts). The pairs' activity index has hour buckets only.
  */
-const RESOLUTIONS: Resolution[] = ['minute', 'tenmin', 'hour']
+const RESOLUTIONS: Resolution[] = ['minute', 'hour']
 
 /**
  * Units of work (a combination merged into its entity-buckets, an entity-bucket turned into key
@@ -302,7 +302,7 @@ export class Aggregator {
             if (b.models === null) b.models = new Map()
             b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
           }
-          if (type === 'model' && res !== 'tenmin') {
+          if (type === 'model') {
             b.pairs ??= { gateway: new Map(), provider: new Map() }
             addPair(b.pairs.gateway, c.gateway, c.agg)
             addPair(b.pairs.provider, c.provider, c.agg)
@@ -322,12 +322,16 @@ export class Aggregator {
     }
 
     const groups: GroupWrite[] = []
-    const index = new Map<IndexedType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'] }>>()
-    const indexAdd = (type: IndexedType, name: string, expireAt: number, id: string, a: ChatAgg, withSuccesses: boolean): void => {
+    const index = new Map<IndexedType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'], fetches: KeyWrite['ops'] }>>()
+    const indexOf = (type: IndexedType, name: string, expireAt: number): { requests: KeyWrite['ops'], successes: KeyWrite['ops'], fetches: KeyWrite['ops'] } => {
       let idx = index.get(type)
       if (idx === undefined) index.set(type, idx = new Map())
       let ib = idx.get(name)
-      if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [] })
+      if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [], fetches: [] })
+      return ib
+    }
+    const indexAdd = (type: IndexedType, name: string, expireAt: number, id: string, a: ChatAgg, withSuccesses: boolean): void => {
+      const ib = indexOf(type, name, expireAt)
       ib.requests.push(['i', id, String(a.n)])
       if (withSuccesses && a.ok > 0) ib.successes.push(['i', id, String(a.ok)])
     }
@@ -348,7 +352,7 @@ export class Aggregator {
           add('total', binOps(a.total))
           add('tps', binOps(a.tps))
           if (b.models !== null) add('models', [...b.models].map(([m, n]) => ['i', m, String(n)]))
-          if (b.res !== 'tenmin') indexAdd(entity.type, name, expireAt, entity.id, a, true)
+          indexAdd(entity.type, name, expireAt, entity.id, a, true)
         }
         if (b.pairs !== null) {
           for (const kind of ['gateway', 'provider'] as const) {
@@ -379,6 +383,8 @@ export class Aggregator {
           if (f.lastCount !== null) stats.push(['l', 'last:model_count', latestValue(f.lastCount.ts, f.lastCount.value)])
           distOps(stats, 'fetch_rt', f.rt)
           add('fetch_rt', binOps(f.rt))
+          // The sealer finds a gateway's buckets through the index, fetches and no requests included.
+          indexOf('gateway', name, expireAt).fetches.push(['i', entity.id, String(f.n)])
         }
         add('stats', stats)
       }
@@ -388,7 +394,8 @@ export class Aggregator {
     for (const [type, buckets] of index) {
       const keys: KeyWrite[] = []
       for (const [name, ib] of buckets) {
-        keys.push({ key: indexKey(type, 'requests', name), expireAt: ib.expireAt, ops: ib.requests })
+        if (ib.requests.length > 0) keys.push({ key: indexKey(type, 'requests', name), expireAt: ib.expireAt, ops: ib.requests })
+        if (ib.fetches.length > 0) keys.push({ key: indexKey(type, 'fetches', name), expireAt: ib.expireAt, ops: ib.fetches })
         if (ib.successes.length > 0) keys.push({ key: indexKey(type, 'successes', name), expireAt: ib.expireAt, ops: ib.successes })
       }
       groups.push({ marker: markerKey(indexTag(type), opts.instanceId), keys })
@@ -470,13 +477,12 @@ export function catalogFetchField (ts: number, instanceId: string, seq: number):
   return `last:${latestValue(ts, '')}:${instanceId}:${seq}`
 }
 
-/** Ids of the entity-buckets of `entities` at `minute`: minute and hour, and 10-minute but for pairs. */
+/** Ids of the entity-buckets of `entities` at `minute`: its minute and its hour. */
 function entityBucketIds (minute: number, entities: Array<[IndexedType, string]>): string[] {
   const hour = Math.floor(minute / 60)
   const ids: string[] = []
   for (const [type, id] of entities) {
     ids.push(`${type}\u0000${id}\u0000m${minute}`, `${type}\u0000${id}\u0000h${hour}`)
-    if (!type.startsWith('model_')) ids.push(`${type}\u0000${id}\u0000t${Math.floor(minute / 10)}`)
   }
   return ids
 }

@@ -145,7 +145,7 @@ export function statOf (s: DistSummary, bins: Map<number | typeof ZERO_BIN, numb
  */
 export const PAIR_DISTS = { ttft: 0, total: 10_000, tps: 20_000 } as const
 export type PairDist = keyof typeof PAIR_DISTS
-const PAIR_ZERO = 9_999
+export const PAIR_ZERO = 9_999
 const PAIR_SPAN = 10_000
 
 export function pairBinField (name: PairDist, bin: number | typeof ZERO_BIN): string {

@@ -43,6 +43,8 @@ export default fp<StorePluginOptions>(async (fastify, opts) => {
     })
     const connected = await redis.connect(CONNECT_WAIT_MS)
     starting = false
+    // A store holding a layout this version does not know is never written to (a StartupError).
+    if (connected) await redis.checkLayout().catch(async (err: unknown) => { await redis.close(); throw err })
     if (connected) fastify.log.info('connected to redis')
     else fastify.log.error('redis is not answering; serving anyway, events are buffered until it does')
     store = redis

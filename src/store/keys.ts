@@ -46,8 +46,12 @@ export function pairKey (model: string, kind: 'gateway' | 'provider', other: str
   return `${entityTag('model', model)}:${kind}:${encodeId(other)}:${family}:${bucket}`
 }
 
-/** Per-type activity index: which ids had requests (and successes) in a bucket, with counts. */
-export type IndexField = 'requests' | 'successes'
+/**
+ * Per-type activity index: which ids had requests (and successes) in a bucket, with counts; for
+ * gateways also the fetches of model lists (which the sealer must find: a gateway may have fetches
+ * and no requests).
+ */
+export type IndexField = 'requests' | 'successes' | 'fetches'
 
 export function indexTag (type: IndexedType): string {
   return `${KEY_PREFIX}index:{${type}}`

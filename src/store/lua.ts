@@ -1,3 +1,4 @@
+import { STAT_NAMES } from './layout.js'
 import { MAX_SUM } from './types.js'
 
 /**
@@ -89,104 +90,114 @@ return 1
 `
 
 /**
- * MERGE: reads KEYS (hashes, one hash slot) and merges key i into result slot |ARGV[i]|; ARGV[#KEYS+1]
- * is the number of slots. A negative slot marks a key of plain counters (histogram bins), added
- * without looking at field names. Fields merge by name: `last:` latest by time prefix, `:min`/`:max` smaller
- * or larger, anything else by adding. Returns one string per slot: its fields and values joined by NUL
- * (names and latest values never hold control characters; numbers are integers), which costs Redis and
- * the client one reply element per slot instead of two per field. Merging in Redis sends each field
- * once instead of once per bucket.
- *
- * The cost is per field read, so the loops do as little as they can: a field's rule is worked out once
- * per name, values are added by Lua's string-to-number coercion (no call), and a key listed more than
- * once (one bucket feeding several slots) is fetched once, and a slot fed by one key (a state's minute,
- * a trend's point) is that key's reply as it is: a table built field by field costs more than the reading.
+ * FETCH: the raw contents of KEYS (one hash slot), in one atomic call; ARGV[i] says what KEYS[i] is:
+ * `h` a live hash (its fields and values joined by NUL, which no name or value holds), `s` a sealed
+ * block (the string as it is, '' when absent). Nothing is merged here: the service merges (src/store/
+ * fetch.ts), so a read costs Redis only the copying of what it reads. Being one call, it sees a
+ * bucket either before its seal (in the hash) or after (in the block), never in both or neither.
  */
-export const MERGE_LUA = `
-local tonumber, sub = tonumber, string.sub
-local nkeys = #KEYS
-local nslots = tonumber(ARGV[nkeys + 1])
-local acc = {}
-for s = 1, nslots do acc[s] = {} end
--- keys listed more than once: their fields are fetched once and kept
-local seen, kept = {}, nil
-for k = 1, nkeys do
-  local key = KEYS[k]
-  if seen[key] then kept = kept or {}; kept[key] = false else seen[key] = true end
-end
--- a slot fed by one key is that key's fields as they are: no table to build
-local feeds, raw = {}, {}
-for k = 1, nkeys do
-  local s = tonumber(ARGV[k])
-  if s < 0 then s = -s end
-  feeds[s] = (feeds[s] or 0) + 1
-end
--- rule per field name: 0 add, 1 smaller, 2 larger, 3 latest
-local rules = {}
-for k = 1, nkeys do
-  local key = KEYS[k]
-  local kv
-  if kept and kept[key] ~= nil then
-    kv = kept[key]
-    if not kv then
-      kv = redis.call('HGETALL', key)
-      kept[key] = kv
-    end
+export const FETCH_LUA = `#!lua flags=no-writes
+local out = {}
+for k = 1, #KEYS do
+  if ARGV[k] == 's' then
+    out[k] = redis.call('GET', KEYS[k]) or ''
   else
-    kv = redis.call('HGETALL', key)
+    out[k] = table.concat(redis.call('HGETALL', KEYS[k]), '\\0')
   end
-  local slot = tonumber(ARGV[k])
-  if feeds[slot < 0 and -slot or slot] == 1 then
-    raw[slot < 0 and -slot or slot] = kv
-  elseif slot < 0 then
-    local t = acc[-slot]
-    for i = 1, #kv, 2 do
-      local f = kv[i]
-      local cur = t[f]
-      if cur then t[f] = cur + kv[i + 1] else t[f] = tonumber(kv[i + 1]) end
-    end
-  else
-    local t = acc[slot]
-    for i = 1, #kv, 2 do
-      local f, v = kv[i], kv[i + 1]
-      local r = rules[f]
-      if not r then
-        if sub(f, 1, 5) == 'last:' then r = 3
-        else
-          local suffix = sub(f, -4)
-          if suffix == ':min' then r = 1 elseif suffix == ':max' then r = 2 else r = 0 end
-        end
-        rules[f] = r
-      end
-      local cur = t[f]
-      if r == 3 then
-        if not cur or sub(v, 1, 15) >= sub(cur, 1, 15) then t[f] = v end
-      elseif not cur then
-        t[f] = tonumber(v)
-      elseif r == 0 then
-        t[f] = cur + v
-      elseif r == 1 then
-        local n = tonumber(v)
-        if n < cur then t[f] = n end
-      else
-        local n = tonumber(v)
-        if n > cur then t[f] = n end
-      end
-    end
-  end
-end
-local out, format, typeof = {}, string.format, type
-for s = 1, nslots do
-  local flat, n = raw[s] or {}, 0
-  if raw[s] then acc[s] = {} end
-  for f, v in pairs(acc[s]) do
-    -- concat writes numbers with 14 significant digits: larger ones are written whole
-    if typeof(v) == 'number' and (v >= 1e14 or v <= -1e14) then v = format('%.0f', v) end
-    flat[n + 1] = f
-    flat[n + 2] = v
-    n = n + 2
-  end
-  out[s] = table.concat(flat, '\0')
 end
 return out
+`
+
+/**
+ * SEAL: moves live hashes into a block (src/store/layout.ts). KEYS[1] is the block, KEYS[2..] live
+ * hashes of the same hash slot; ARGV holds, for each live hash, its sub-bucket and its part. The
+ * hashes that exist are packed into one MessagePack snapshot (canonical integers of up to 15 digits
+ * as integers, latest values always as strings), added at the end of the block, and deleted; the block
+ * expires with the latest of them. Pairs equal to their model are written as 1, and histograms as
+ * sorted differences (the decoding is src/store/layout.ts's partOf). One call, so a read or a flush sees each figure exactly once:
+ * in the hash before, in the block after; a flush that comes later writes a new live hash beside
+ * the block. Returns the bytes appended (0 when nothing was live).
+ */
+export const SEAL_LUA = `#!lua
+local sub, find, tonumber = string.sub, string.find, tonumber
+local function int(s)
+  return #s <= 15 and (s == '0' or find(s, '^%-?[1-9]%d*$') ~= nil)
+end
+local snap, any, exp = {}, false, redis.call('PEXPIRETIME', KEYS[1])
+for k = 2, #KEYS do
+  local kv = redis.call('HGETALL', KEYS[k])
+  if #kv > 0 then
+    for i = 1, #kv, 2 do
+      local f, v = kv[i], kv[i + 1]
+      if sub(f, 1, 5) ~= 'last:' then
+        if int(v) then kv[i + 1] = tonumber(v) end
+        if int(f) then kv[i] = tonumber(f) end
+      end
+    end
+    local s, p = ARGV[2 * k - 3], ARGV[2 * k - 2]
+    snap[s] = snap[s] or {}
+    snap[s][p] = kv
+    any = true
+    local e = redis.call('PEXPIRETIME', KEYS[k])
+    if e > exp then exp = e end
+    redis.call('UNLINK', KEYS[k])
+  end
+end
+if not any then return 0 end
+local function nOf(kv)
+  for i = 1, #kv, 2 do if kv[i] == 'n' then return kv[i + 1] end end
+end
+-- A pair holding as many requests as its model in the same bucket holds the same events: its
+-- figures are the model's, written as 1 (src/store/layout.ts rebuilds them).
+for _, parts in pairs(snap) do
+  local es = parts['s']
+  local en = es and nOf(es)
+  if en then
+    for p, kv in pairs(parts) do
+      local kind = sub(p, 1, 2)
+      if (kind == 'g:' or kind == 'p:') and sub(p, -2) == ':s' and type(kv) == 'table' and nOf(kv) == en then
+        parts[p] = 1
+        local d = sub(p, 1, -2) .. 'd'
+        if parts[d] then parts[d] = 1 end
+      end
+    end
+  end
+end
+-- Stats field names by number (src/store/layout.ts STAT_NAMES).
+local STAT = {}
+for i, name in ipairs(cjson.decode('${JSON.stringify(STAT_NAMES)}')) do STAT[name] = i end
+for _, parts in pairs(snap) do
+  for p, kv in pairs(parts) do
+    if type(kv) == 'table' and (p == 's' or sub(p, -2) == ':s') then
+      for i = 1, #kv, 2 do kv[i] = STAT[kv[i]] or kv[i] end
+    end
+  end
+end
+-- A hash of integers only (histogram bins) is written sorted by field, each field as its difference
+-- from the one before, after a leading true: small differences take one byte.
+local function delta(kv)
+  local idx = {}
+  for i = 1, #kv, 2 do
+    if type(kv[i]) ~= 'number' or type(kv[i + 1]) ~= 'number' then return kv end
+    idx[#idx + 1] = i
+  end
+  table.sort(idx, function(a, b) return kv[a] < kv[b] end)
+  local out, prev = { true }, 0
+  for _, i in ipairs(idx) do
+    out[#out + 1] = kv[i] - prev
+    out[#out + 1] = kv[i + 1]
+    prev = kv[i]
+  end
+  return out
+end
+for _, parts in pairs(snap) do
+  for p, kv in pairs(parts) do
+    if type(kv) == 'table' and #kv >= 4 then parts[p] = delta(kv) end
+  end
+end
+local packed = cmsgpack.pack(snap)
+-- SET rather than APPEND: APPEND leaves up to as much free room again in the string.
+redis.call('SET', KEYS[1], (redis.call('GET', KEYS[1]) or '') .. packed)
+if exp > 0 then redis.call('PEXPIREAT', KEYS[1], exp) end
+return #packed
 `

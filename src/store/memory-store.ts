@@ -1,3 +1,4 @@
+import { expandKey } from './layout.js'
 import { addFields, applyOp, mergeFields } from './merge.js'
 import { MARKER_TTL_MS, MAX_SUM, StoreRefusal, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
@@ -127,16 +128,26 @@ export class MemoryStore implements MetricsStore {
     return keys.map((key) => [...(this.#live(key, now)?.fields.keys() ?? [])])
   }
 
+  async liveFieldNames (keys: string[]): Promise<string[][]> {
+    return await this.fieldNames(keys)
+  }
+
+  async seal (): Promise<number> {
+    return 0
+  }
+
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     const now = this.#now()
     return reads.map((r) => {
       const out: Fields[] = Array.from({ length: r.nSlots }, () => ({}))
       r.keys.forEach((key, i) => {
-        const entry = this.#live(key, now)
         const slot = out[r.slots[i]!]!
-        if (entry === undefined) return
-        if (r.counters?.[i] === true) addFields(slot, entry.fields)
-        else mergeFields(slot, entry.fields)
+        for (const stored of expandKey(key)) {
+          const entry = this.#live(stored, now)
+          if (entry === undefined) continue
+          if (r.counters?.[i] === true) addFields(slot, entry.fields)
+          else mergeFields(slot, entry.fields)
+        }
       })
       return out
     })

@@ -1,12 +1,14 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
-import { APPLY_LUA, MERGE_LUA } from './lua.js'
-import { setField } from './merge.js'
+import { BlockCache, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
+import { LAYOUT_VERSION, SCHEMA_KEY, SCHEMA_TTL_MS, type SealUnit } from './layout.js'
+import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
 import { MARKER_TTL_MS, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     metricsApply: (numKeys: number, ...args: Array<string | number>) => Result<number, Context>
-    metricsMerge: (numKeys: number, ...args: Array<string | number>) => Result<unknown[], Context>
+    metricsFetchBuffer: (numKeys: number, ...args: Array<string | number>) => Result<Buffer[], Context>
+    metricsSeal: (numKeys: number, ...args: Array<string | number>) => Result<number, Context>
   }
 }
 
@@ -69,15 +71,6 @@ export const PIPELINE_CHUNK = 32
 /** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
 type Command = (c: ChainableCommander | Cluster) => unknown
 
-/** A slot of a MERGE reply: fields and values joined by NUL. */
-function toFields (packed: string): Fields {
-  const out: Fields = {}
-  if (packed === '') return out
-  const parts = packed.split('\0')
-  for (let i = 0; i + 1 < parts.length; i += 2) setField(out, parts[i]!, parts[i + 1]!)
-  return out
-}
-
 /**
  * The Redis store: one EVALSHA per group on writes, one per read. On one node each batch is one
  * pipeline (without MULTI a pipeline answers one reply per command: `exec()` is null only after MULTI).
@@ -96,8 +89,12 @@ export class RedisStore implements MetricsStore {
       this.client = 'url' in conn ? new Redis(conn.url, options) : new Redis(options)
     }
     this.client.defineCommand('metricsApply', { lua: APPLY_LUA })
-    this.client.defineCommand('metricsMerge', { lua: MERGE_LUA })
+    this.client.defineCommand('metricsFetch', { lua: FETCH_LUA })
+    this.client.defineCommand('metricsSeal', { lua: SEAL_LUA })
   }
+
+  /** Decoded sealed blocks of this store's reads. */
+  readonly #blocks = new BlockCache()
 
   /**
    * Connects, waiting at most `timeoutMs`. Rejects on an error Redis itself answered (wrong password,
@@ -196,7 +193,24 @@ export class RedisStore implements MetricsStore {
     return results.map(([err, held], i) => err ?? (held === null || held === items[i]!.token))
   }
 
+  /** Fetches the stored keys behind `keys` (live hashes and their blocks): one script call per list. */
+  async #fetch (lists: ReadonlyArray<readonly string[]>): Promise<Array<{ plan: ReturnType<typeof planFetch>, got: ReturnType<typeof unpack> }>> {
+    const plans = lists.map(planFetch)
+    const results = await this.#batch(plans.map((p) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...p.kinds)))
+    return results.map(([err, value], i) => {
+      if (err !== null) throw err
+      return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks) }
+    })
+  }
+
   async fieldNames (keys: string[]): Promise<string[][]> {
+    if (keys.length === 0) return []
+    // Keys of different hash slots: one fetch each.
+    const fetched = await this.#fetch(keys.map((k) => [k]))
+    return fetched.map(({ plan, got }) => namesOf(plan, got, 1)[0]!)
+  }
+
+  async liveFieldNames (keys: string[]): Promise<string[][]> {
     const results = await this.#batch(keys.map((key) => (c) => c.hkeys(key)))
     return keys.map((_, i) => {
       const [err, names] = results[i]!
@@ -207,12 +221,36 @@ export class RedisStore implements MetricsStore {
 
   async read (reads: MergeRead[]): Promise<Fields[][]> {
     if (reads.length === 0) return []
-    const results = await this.#batch(reads.map((r) => (c) => c.metricsMerge(r.keys.length, ...r.keys, ...r.slots.map((s, i) => r.counters?.[i] === true ? -(s + 1) : s + 1), r.nSlots)))
-    return results.map(([err, value], i) => {
+    const fetched = await this.#fetch(reads.map((r) => r.keys))
+    return fetched.map(({ plan, got }, i) => mergeRead(reads[i]!, plan, got))
+  }
+
+  async seal (units: SealUnit[]): Promise<number> {
+    const args = (u: SealUnit): Array<string | number> => {
+      const out: Array<string | number> = [u.keys.length + 1, u.block, ...u.keys]
+      u.keys.forEach((_, i) => out.push(u.subs[i]!, u.parts[i]!))
+      return out
+    }
+    const results = await this.#batch(units.map((u) => (c) => c.metricsSeal(...(args(u) as [number, ...string[]]))))
+    let bytes = 0
+    for (const [err, n] of results) {
       if (err !== null) throw err
-      const slots = value as string[]
-      return Array.from({ length: reads[i]!.nSlots }, (_, s) => toFields(slots[s]!))
-    })
+      bytes += n as number
+    }
+    return bytes
+  }
+
+  /**
+   * Checks that the store holds this layout, or nothing yet (then says so for later instances), and
+   * refreshes the schema key. Rejects with a StartupError when the store holds a layout this
+   * version does not know: it must not write into it.
+   */
+  async checkLayout (): Promise<void> {
+    const held = await this.client.set(SCHEMA_KEY, LAYOUT_VERSION, 'PX', SCHEMA_TTL_MS, 'NX', 'GET')
+    if (held !== null && held !== String(LAYOUT_VERSION)) {
+      throw Object.assign(new Error(`redis: the store holds stored-layout version ${held} (${SCHEMA_KEY}); this version of the service reads and writes version ${LAYOUT_VERSION} only`), { name: 'StartupError', code: 'LAYOUT' })
+    }
+    await this.client.pexpire(SCHEMA_KEY, SCHEMA_TTL_MS)
   }
 
   async ping (): Promise<void> {

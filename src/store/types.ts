@@ -1,3 +1,5 @@
+import type { SealUnit } from './layout.js'
+
 /**
  * The store contract shared by the Redis store and the embedded in-process store. Both implement it
  * with the same semantics; one contract test suite runs against both (test/helpers/store-contract.ts).
@@ -87,8 +89,19 @@ export interface MetricsStore {
    * idempotency keys: the events of a key are applied by the one request whose token took it.
    */
   claimOnce: (items: Claim[]) => Promise<Array<boolean | Error>>
-  /** The field names of each hash (HKEYS), in one round trip; rejects when the store cannot answer. */
+  /**
+   * The field names of each hash, live or sealed, in one round trip; rejects when the store cannot
+   * answer.
+   */
   fieldNames: (keys: string[]) => Promise<string[][]>
+  /** The field names of each live (not yet sealed) hash: what a seal would still have to move. */
+  liveFieldNames: (keys: string[]) => Promise<string[][]>
+  /**
+   * Moves live hashes into sealed blocks (src/store/layout.ts), each unit in one atomic step; reads
+   * answer the same before and after. Resolves with the bytes written. The embedded store keeps
+   * every bucket live (its memory is a process's, not a shared server's) and writes nothing.
+   */
+  seal: (units: SealUnit[]) => Promise<number>
   /** One round trip for all reads; rejects when the store cannot answer. */
   read: (reads: MergeRead[]) => Promise<Fields[][]>
   /** Resolves when the store answers. */

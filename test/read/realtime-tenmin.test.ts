@@ -65,6 +65,8 @@ function minutesOnly (store: MetricsStore): MetricsStore {
     claim: async (key, member, expireAt) => await store.claim(key, member, expireAt),
     claimOnce: async (items) => await store.claimOnce(items),
     fieldNames: async (keys) => await store.fieldNames(keys),
+    liveFieldNames: async (keys) => await store.liveFieldNames(keys),
+    seal: async (units) => await store.seal(units),
     read: async (reads) => await store.read(reads.map(expand)),
     ping: async () => { await store.ping() },
     close: async () => { await store.close() }

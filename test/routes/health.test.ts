@@ -46,6 +46,14 @@ class FakeStore implements MetricsStore {
     return await this.inner.claim(key, member, expireAt)
   }
 
+  async liveFieldNames (keys: string[]): Promise<string[][]> {
+    return await this.inner.liveFieldNames(keys)
+  }
+
+  async seal (): Promise<number> {
+    return 0
+  }
+
   async fieldNames (keys: string[]): Promise<string[][]> {
     return await this.inner.fieldNames(keys)
   }

@@ -1,0 +1,152 @@
+import { LRUCache } from 'lru-cache'
+import { decodeBlock, expandKey, locate, partOf, type Snapshot } from './layout.js'
+import { mergeOpOf, setField } from './merge.js'
+import type { Fields, MergeRead } from './types.js'
+
+/**
+ * Reads in layout version 2 (src/store/layout.ts): which stored keys hold a read's buckets, and the
+ * merge of what they hold, done here in the service rather than in Redis.
+ */
+
+/** The stored keys one script call fetches, and where each read key's figures are among them. */
+export interface FetchPlan {
+  keys: string[]
+  /** Per fetched key: `h` a live hash, `s` a sealed block. */
+  kinds: Array<'h' | 's'>
+  /** Per read key: its sources, each a live hash's index in `keys`, its block's (-1: never sealed), its sub-bucket and part. */
+  sources: Array<Array<{ live: number, block: number, sub: string, part: string }>>
+}
+
+export function planFetch (keys: readonly string[]): FetchPlan {
+  const plan: FetchPlan = { keys: [], kinds: [], sources: [] }
+  const at = new Map<string, number>()
+  const indexOf = (key: string, kind: 'h' | 's'): number => {
+    let i = at.get(key)
+    if (i === undefined) {
+      i = plan.keys.push(key) - 1
+      plan.kinds.push(kind)
+      at.set(key, i)
+    }
+    return i
+  }
+  for (const key of keys) {
+    plan.sources.push(expandKey(key).map((stored) => {
+      const loc = locate(stored)
+      return { live: indexOf(stored, 'h'), block: loc === null ? -1 : indexOf(loc.block, 's'), sub: loc?.sub ?? '', part: loc?.part ?? '' }
+    }))
+  }
+  return plan
+}
+
+/**
+ * Decoded blocks, by key: a sealed block changes only when a later seal appends to it, so a block
+ * fetched again with the same bytes is not decoded again. Bounded by the bytes of the blocks held.
+ */
+export class BlockCache {
+  readonly #cache: LRUCache<string, { raw: Buffer, snaps: Snapshot[] }>
+  constructor (maxBytes = 32 * 1024 * 1024) {
+    this.#cache = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, v.raw.length * 4) })
+  }
+
+  get (key: string, raw: Buffer): Snapshot[] {
+    if (raw.length === 0) return []
+    const hit = this.#cache.get(key)
+    if (hit !== undefined && hit.raw.equals(raw)) return hit.snaps
+    const snaps = decodeBlock(raw)
+    this.#cache.set(key, { raw, snaps })
+    return snaps
+  }
+}
+
+/** Each fetched key's content: a live hash as field/value pairs, a block's snapshots. */
+export interface Fetched { hashes: Array<Array<string | number>>, blocks: Snapshot[][] }
+
+export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache): Fetched {
+  const hashes: Array<Array<string | number>> = []
+  const decoded: Snapshot[][] = []
+  plan.keys.forEach((key, i) => {
+    const raw = replies[i]!
+    if (plan.kinds[i] === 's') {
+      decoded[i] = blocks.get(key, raw)
+      hashes[i] = []
+    } else {
+      hashes[i] = raw.length === 0 ? [] : raw.toString('utf8').split('\0')
+    }
+  })
+  return { hashes, blocks: decoded }
+}
+
+/** The field/value arrays holding read key `i`: its live hashes, and their parts in each snapshot of their blocks. */
+function sourcesOf (plan: FetchPlan, got: Fetched, i: number): Array<Array<string | number>> {
+  const out: Array<Array<string | number>> = []
+  for (const src of plan.sources[i]!) {
+    const live = got.hashes[src.live]!
+    if (live.length > 0) out.push(live)
+    if (src.block < 0) continue
+    for (const snap of got.blocks[src.block]!) {
+      const part = partOf(snap, src.sub, src.part)
+      if (part !== undefined) out.push(part)
+    }
+  }
+  return out
+}
+
+type Acc = Map<string, number | string>
+
+/**
+ * Merges one value into a slot: counters add; other fields by the rule of their name (src/store/
+ * types.ts). A value seen once is kept as stored; sums past 2^53 are added as big integers, exactly.
+ */
+function mergeValue (acc: Acc, field: string, value: string | number, counter: boolean): void {
+  const cur = acc.get(field)
+  if (cur === undefined) {
+    acc.set(field, value)
+    return
+  }
+  const op = counter ? 'i' : mergeOpOf(field)
+  if (op === 'l') {
+    if (String(value).slice(0, 15) >= String(cur).slice(0, 15)) acc.set(field, value)
+  } else if (op === 'i') {
+    const sum = Number(cur) + Number(value)
+    acc.set(field, Number.isSafeInteger(sum) ? sum : bigSum(cur, value, sum))
+  } else if (op === 'm' ? Number(value) < Number(cur) : Number(value) > Number(cur)) {
+    acc.set(field, value)
+  }
+}
+
+/** a + b exactly, for integers whose sum passes 2^53 (`approx` when either is not an integer). */
+function bigSum (a: string | number, b: string | number, approx: number): string | number {
+  try {
+    return String(BigInt(a) + BigInt(b))
+  } catch {
+    return approx
+  }
+}
+
+function toFields (acc: Acc): Fields {
+  const out: Fields = {}
+  for (const [f, v] of acc) setField(out, f, String(v))
+  return out
+}
+
+/** The read's result slots from what one fetch brought back. */
+export function mergeRead (read: MergeRead, plan: FetchPlan, got: Fetched): Fields[] {
+  const accs: Acc[] = Array.from({ length: read.nSlots }, () => new Map())
+  read.keys.forEach((_, i) => {
+    const acc = accs[read.slots[i]!]!
+    const counter = read.counters?.[i] === true
+    for (const kv of sourcesOf(plan, got, i)) {
+      for (let j = 0; j + 1 < kv.length; j += 2) mergeValue(acc, String(kv[j]), kv[j + 1]!, counter)
+    }
+  })
+  return accs.map(toFields)
+}
+
+/** The field names of each read key, live and sealed. */
+export function namesOf (plan: FetchPlan, got: Fetched, n: number): string[][] {
+  return Array.from({ length: n }, (_, i) => {
+    const names = new Set<string>()
+    for (const kv of sourcesOf(plan, got, i)) for (let j = 0; j < kv.length; j += 2) names.add(String(kv[j]))
+    return [...names]
+  })
+}
