@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { bucketName, MINUTE_MS, MINUTE_RETENTION_MS } from '../metrics/buckets.js'
+import { bucketName, HOUR_MS, MINUTE_MS, MINUTE_RETENTION_MS } from '../metrics/buckets.js'
 import { ENTITY_TYPES, PAIR_TYPES, type EntityType, type IndexedType } from '../metrics/events.js'
-import { jobKey, indexKey } from '../store/keys.js'
-import { closedPeriods, entitySealUnits, periodBuckets, indexSealUnit, splitPairId, type Period, type SealUnit } from '../store/layout.js'
+import { entityKey, indexKey, jobKey } from '../store/keys.js'
+import { closedPeriods, entitySealUnits, periodBuckets, indexSealUnit, type Period, type SealUnit } from '../store/layout.js'
 import type { MetricsStore } from '../store/types.js'
 
 const INDEXED_TYPES: readonly IndexedType[] = [...ENTITY_TYPES, ...PAIR_TYPES]
@@ -60,7 +60,7 @@ export class Sealer {
     })
     const result: SealResult = { periods: live.length, units: 0, bytes: 0 }
     for (const p of live) {
-      const units = await this.#unitsOf(p)
+      const units = await this.#unitsOf(p, now)
       for (let i = 0; i < units.length; i += SEAL_CHUNK) {
         result.bytes += await store.seal(units.slice(i, i + SEAL_CHUNK))
       }
@@ -70,40 +70,34 @@ export class Sealer {
   }
 
   /** Everything live in period `p`: its entities (from the live index), then the index itself. */
-  async #unitsOf (p: Period): Promise<SealUnit[]> {
+  async #unitsOf (p: Period, now: number): Promise<SealUnit[]> {
     const buckets = periodBuckets(p)
     const keys: string[] = []
-    for (const type of INDEXED_TYPES) for (const b of buckets) keys.push(indexKey(type, 'requests', b))
+    for (const type of ENTITY_TYPES) for (const b of buckets) keys.push(indexKey(type, 'requests', b))
     for (const b of buckets) keys.push(indexKey('gateway', 'fetches', b))
     const names = await this.#o.store.liveFieldNames(keys)
-    const ids = new Map<string, Set<string>>()
-    INDEXED_TYPES.forEach((type, t) => ids.set(type, new Set(names.slice(t * buckets.length, (t + 1) * buckets.length).flat())))
-    for (const id of names.slice(INDEXED_TYPES.length * buckets.length).flat()) ids.get('gateway')!.add(id)
-    // The pairs' index has hour buckets only: a 10-minute period's pairs are those of its hour,
-    // which may already be sealed.
-    if (p.kind === 'tenmin') {
-      const hour = bucketName('hour', p.start)
-      const [gateways, providers] = await this.#o.store.fieldNames([indexKey('model_gateway', 'requests', hour), indexKey('model_provider', 'requests', hour)])
-      ids.set('model_gateway', new Set(gateways))
-      ids.set('model_provider', new Set(providers))
-    }
+    const ids = new Map<EntityType, Set<string>>()
+    ENTITY_TYPES.forEach((type, t) => ids.set(type, new Set(names.slice(t * buckets.length, (t + 1) * buckets.length).flat())))
+    for (const id of names.slice(ENTITY_TYPES.length * buckets.length).flat()) ids.get('gateway')!.add(id)
+    // A model's pairs in an hour are listed by its `gateways` and `providers` hashes of that hour,
+    // written in the same script call as the pairs' own keys: complete whenever a pair key exists.
+    const hour = bucketName('hour', p.start)
+    const models = [...ids.get('model')!]
+    const lists = await this.#o.store.fieldNames(models.flatMap((m) => [entityKey('model', m, 'gateways', hour), entityKey('model', m, 'providers', hour)]))
     const others = new Map<string, { gateway: Set<string>, provider: Set<string> }>()
-    for (const kind of ['gateway', 'provider'] as const) {
-      for (const pair of ids.get(`model_${kind}`)!) {
-        const [model, other] = splitPairId(pair)
-        let o = others.get(model)
-        if (o === undefined) others.set(model, o = { gateway: new Set(), provider: new Set() })
-        o[kind].add(other)
-      }
-    }
+    models.forEach((m, i) => others.set(m, { gateway: new Set(lists[2 * i]), provider: new Set(lists[2 * i + 1]) }))
     const units: SealUnit[] = []
     const none = { gateway: new Set<string>(), provider: new Set<string>() }
     for (const type of ENTITY_TYPES as readonly EntityType[]) {
       for (const id of ids.get(type)!) {
-        units.push(...entitySealUnits(type, id, p, type === 'model' ? others.get(id) ?? none : none))
+        units.push(...entitySealUnits(type, id, p, others.get(id) ?? none))
       }
     }
     for (const type of INDEXED_TYPES) units.push(indexSealUnit(type, p))
+    if (p.kind === 'hour') {
+      const prune = { hours: bucketName('hour', now - this.#o.retentionHours * HOUR_MS), spans: bucketName('tenmin', now - MINUTE_RETENTION_MS) }
+      for (const u of units) u.prune = prune
+    }
     return units
   }
 

@@ -11,8 +11,8 @@ import type { Fields, MergeRead } from './types.js'
 /** The stored keys one script call fetches, and where each read key's figures are among them. */
 export interface FetchPlan {
   keys: string[]
-  /** Per fetched key: `h` a live hash, `s` a sealed block. */
-  kinds: Array<'h' | 's'>
+  /** Per fetched key: `h` a live hash (with where its seal index says whether to read it), `s` a sealed block, `x` a seal index. */
+  kinds: string[]
   /** Per read key: its sources, each a live hash's index in `keys`, its block's (-1: never sealed), its sub-bucket and part. */
   sources: Array<Array<{ live: number, block: number, sub: string, part: string }>>
 }
@@ -20,7 +20,7 @@ export interface FetchPlan {
 export function planFetch (keys: readonly string[]): FetchPlan {
   const plan: FetchPlan = { keys: [], kinds: [], sources: [] }
   const at = new Map<string, number>()
-  const indexOf = (key: string, kind: 'h' | 's'): number => {
+  const indexOf = (key: string, kind: string): number => {
     let i = at.get(key)
     if (i === undefined) {
       i = plan.keys.push(key) - 1
@@ -32,7 +32,10 @@ export function planFetch (keys: readonly string[]): FetchPlan {
   for (const key of keys) {
     plan.sources.push(expandKey(key).map((stored) => {
       const loc = locate(stored)
-      return { live: indexOf(stored, 'h'), block: loc === null ? -1 : indexOf(loc.block, 's'), sub: loc?.sub ?? '', part: loc?.part ?? '' }
+      if (loc === null) return { live: indexOf(stored, 'h'), block: -1, sub: '', part: '' }
+      // Script arguments count from 1.
+      const seals = indexOf(loc.seals, 'x') + 1
+      return { live: indexOf(stored, `h${seals}|${loc.period}|${loc.sub}`), block: indexOf(loc.block, 's'), sub: loc.sub, part: loc.part }
     }))
   }
   return plan
@@ -68,6 +71,8 @@ export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache):
     const raw = replies[i]!
     if (plan.kinds[i] === 's') {
       decoded[i] = blocks.get(key, raw)
+      hashes[i] = []
+    } else if (plan.kinds[i] === 'x') {
       hashes[i] = []
     } else {
       hashes[i] = raw.length === 0 ? [] : raw.toString('utf8').split('\0')

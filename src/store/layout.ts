@@ -1,8 +1,8 @@
 import { decodeMulti } from '@msgpack/msgpack'
 import { bucketName, bucketStart, HOUR_MS, MINUTE_MS, TEN_MINUTES_MS } from '../metrics/buckets.js'
-import { pairId, type EntityType, type IndexedType } from '../metrics/events.js'
+import type { EntityType, IndexedType } from '../metrics/events.js'
 import { PAIR_DISTS, PAIR_ZERO, ZERO_BIN } from '../metrics/histogram.js'
-import { KEY_PREFIX, entityKey, entityTag, indexKey, indexTag, pairKey, type Family, type IndexField } from './keys.js'
+import { KEY_PREFIX, entityKey, indexKey, pairKey, type Family, type IndexField } from './keys.js'
 
 /**
  * The stored layout, version 2 (docs/design.md, "Sealed blocks").
@@ -51,6 +51,9 @@ const PART_CODES: Record<string, string> = {
 export interface Location {
   /** The block key holding the bucket once sealed. */
   block: string
+  /** The tag's seal index (`sealsKey`), and the block's period in it. */
+  seals: string
+  period: string
   /** The bucket within the block: `h` for an hour block, the minute's last digit for a 10-minute block. */
   sub: string
   /** The hash within the bucket. */
@@ -79,8 +82,19 @@ export function locate (key: string): Location | null {
   if (m === null) return null
   const tag = key.slice(0, close + 1)
   const part = partCode(key.slice(close + 2, last))
-  if (m[2] === undefined) return { block: `${tag}:sealed:${m[1]!}`, sub: 'h', part }
-  return { block: `${tag}:sealed:${m[1]!}-${m[2]!}0+10m`, sub: m[3]!, part }
+  const period = m[2] === undefined ? m[1]! : `${m[1]!}-${m[2]}0+10m`
+  return { block: `${tag}:sealed:${period}`, seals: sealsKey(tag), period, sub: m[2] === undefined ? 'h' : m[3]!, part }
+}
+
+/**
+ * A tag's seal index: a hash, period → the sub-buckets sealed into its block (`h`, or minute
+ * digits), and `<period>:late` → `1` once a flush wrote a live hash of a sub-bucket already sealed.
+ * A read fetches the live hash of a sealed sub-bucket only when its period is marked late: a seal
+ * unit takes every live hash of its entity and bucket (src/ingest/sealer.ts), so nothing else can be
+ * live there. Pruned of periods past the retention by the seals of hours.
+ */
+export function sealsKey (tag: string): string {
+  return `${tag}:seals`
 }
 
 /**
@@ -153,6 +167,11 @@ export function decodeBlock (raw: Uint8Array): Snapshot[] {
 /** What the sealer moves into one block in one call. */
 export interface SealUnit {
   block: string
+  /** The tag's seal index and the block's period. */
+  seals: string
+  period: string
+  /** The oldest hour and 10-minute period still kept: older ones leave the seal index (hour units only). */
+  prune?: { hours: string, spans: string }
   /** Live hashes, all in the block's hash slot. */
   keys: string[]
   /** For each key, its sub-bucket and part in the block. */
@@ -190,10 +209,12 @@ export function expandKey (key: string): string[] {
 }
 
 function unitOf (keys: string[]): SealUnit {
-  const unit: SealUnit = { block: '', keys: [], subs: [], parts: [] }
+  const unit: SealUnit = { block: '', seals: '', period: '', keys: [], subs: [], parts: [] }
   for (const key of keys) {
     const loc = locate(key)!
     unit.block = loc.block
+    unit.seals = loc.seals
+    unit.period = loc.period
     unit.keys.push(key)
     unit.subs.push(loc.sub)
     unit.parts.push(loc.part)
@@ -237,10 +258,3 @@ export function closedPeriods (now: number, delayMs: number, minuteRetentionMs: 
   return out
 }
 
-/** Splits a pair id of the activity index (`<model> <other>`, see pairId). */
-export function splitPairId (id: string): [string, string] {
-  const space = id.indexOf(' ')
-  return [id.slice(0, space), id.slice(space + 1)]
-}
-
-export { entityTag, indexTag, pairId }

@@ -4,9 +4,10 @@ import { MAX_SUM } from './types.js'
 /**
  * Lua scripts, defined once per client (ioredis `defineCommand`) and run by SHA.
  *
- * APPLY: KEYS[1] is the group's marker, KEYS[2..] the group's keys (all in one hash slot).
- * ARGV: seq, marker TTL (ms), then for each key: expire-at (epoch ms) and its op/field/value triples
- * packed in one string, every token followed by the unit separator (byte 31), which no field name or
+ * APPLY: KEYS[1] is the group's marker, KEYS[2] the seal index of the group's tag, KEYS[3..] the
+ * group's keys (all in one hash slot). ARGV: seq, marker TTL (ms), then for each key: expire-at (epoch
+ * ms), its op/field/value triples packed in one string, and its place (`<period>|<sub>`, or '' for a
+ * key never sealed; src/store/layout.ts); every token followed by the unit separator (byte 31), which no field name or
  * value contains. One argument per key instead of three per op keeps the client's work per flush
  * small (a flush carries thousands of histogram bins). A group whose marker already holds seq or later is skipped (returns 0): that is what makes
  * a retry, or ioredis re-sending an unanswered command after a reconnect, harmless.
@@ -21,6 +22,7 @@ export const APPLY_LUA = `#!lua
 local seq = tonumber(ARGV[1])
 local last = redis.call('GET', KEYS[1])
 if last and tonumber(last) >= seq then return 0 end
+local FIRST = 3
 -- Checked sums are compared exactly, in two halves of at most 10 digits each (doubles are exact
 -- only to 2^53): the sum of two digit strings must not pass MAX_SUM.
 local function halves(s)
@@ -39,7 +41,7 @@ local function fits(cur, v)
 end
 local ops = {}
 local a = 3
-for k = 2, #KEYS do
+for k = FIRST, #KEYS do
   local key = KEYS[k]
   local t, n = {}, 0
   for tok in string.gmatch(ARGV[a + 1], '([^\\31]*)\\31') do
@@ -58,14 +60,32 @@ for k = 2, #KEYS do
       end
     end
   end
-  a = a + 2
+  a = a + 3
+end
+-- A write into a sub-bucket already sealed marks its period late (src/store/layout.ts sealsKey).
+local sealed = {}
+a = 3
+for k = FIRST, #KEYS do
+  local period, s = string.match(ARGV[a + 2], '^(.+)|(.)$')
+  if period then
+    local subs = sealed[period]
+    if subs == nil then
+      subs = redis.call('HGET', KEYS[2], period) or ''
+      sealed[period] = subs
+    end
+    if subs ~= '' and string.find(subs, s, 1, true) then
+      redis.call('HSET', KEYS[2], period .. ':late', 1)
+      sealed[period] = ''
+    end
+  end
+  a = a + 3
 end
 a = 3
-for k = 2, #KEYS do
+for k = FIRST, #KEYS do
   local key = KEYS[k]
   local exp = ARGV[a]
   local t = ops[k]
-  a = a + 2
+  a = a + 3
   for i = 1, #t, 3 do
     local op, f, v = t[i], t[i + 1], t[i + 2]
     if op == 'i' or op == 's' then
@@ -91,16 +111,35 @@ return 1
 
 /**
  * FETCH: the raw contents of KEYS (one hash slot), in one atomic call; ARGV[i] says what KEYS[i] is:
- * `h` a live hash (its fields and values joined by NUL, which no name or value holds), `s` a sealed
- * block (the string as it is, '' when absent). Nothing is merged here: the service merges (src/store/
+ * `s` a sealed block (the string as it is, '' when absent); `x` a seal index (read, not returned);
+ * `h` a live hash (its fields and values joined by NUL, which no name or value holds), followed by
+ * `<index>|<period>|<sub>` when it may be sealed: then it is not read when its seal index (KEYS[index])
+ * says its sub-bucket is sealed and its period has had no late write. Nothing is merged here: the service merges (src/store/
  * fetch.ts), so a read costs Redis only the copying of what it reads. Being one call, it sees a
  * bucket either before its seal (in the hash) or after (in the block), never in both or neither.
  */
 export const FETCH_LUA = `#!lua flags=no-writes
-local out = {}
+local out, indexes = {}, {}
 for k = 1, #KEYS do
-  if ARGV[k] == 's' then
+  if ARGV[k] == 'x' then
+    local kv, t = redis.call('HGETALL', KEYS[k]), {}
+    for j = 1, #kv, 2 do t[kv[j]] = kv[j + 1] end
+    indexes[k] = t
+  end
+end
+local function skip(a)
+  local i, period, s = string.match(a, '^h(%d+)|(.+)|(.)$')
+  if not i then return false end
+  local t = indexes[tonumber(i)]
+  local subs = t[period]
+  return subs ~= nil and t[period .. ':late'] == nil and string.find(subs, s, 1, true) ~= nil
+end
+for k = 1, #KEYS do
+  local a = ARGV[k]
+  if a == 's' then
     out[k] = redis.call('GET', KEYS[k]) or ''
+  elseif a == 'x' or skip(a) then
+    out[k] = ''
   else
     out[k] = table.concat(redis.call('HGETALL', KEYS[k]), '\\0')
   end
@@ -109,8 +148,10 @@ return out
 `
 
 /**
- * SEAL: moves live hashes into a block (src/store/layout.ts). KEYS[1] is the block, KEYS[2..] live
- * hashes of the same hash slot; ARGV holds, for each live hash, its sub-bucket and its part. The
+ * SEAL: moves live hashes into a block (src/store/layout.ts). KEYS[1] is the block, KEYS[2] the tag's
+ * seal index, KEYS[3..] live hashes of the same hash slot; ARGV: the block's period, the oldest hour
+ * and 10-minute period kept (older ones leave the seal index; '' for no pruning), then, for each
+ * live hash, its sub-bucket and its part. The unit's sub-buckets are recorded as sealed in the seal index. The
  * hashes that exist are packed into one MessagePack snapshot (canonical integers of up to 15 digits
  * as integers, latest values always as strings), added at the end of the block, and deleted; the block
  * expires with the latest of them. Pairs equal to their model are written as 1, and histograms as
@@ -124,7 +165,8 @@ local function int(s)
   return #s <= 15 and (s == '0' or find(s, '^%-?[1-9]%d*$') ~= nil)
 end
 local snap, any, exp = {}, false, redis.call('PEXPIRETIME', KEYS[1])
-for k = 2, #KEYS do
+local period, hours, spans = ARGV[1], ARGV[2], ARGV[3]
+for k = 3, #KEYS do
   local kv = redis.call('HGETALL', KEYS[k])
   if #kv > 0 then
     for i = 1, #kv, 2 do
@@ -134,7 +176,7 @@ for k = 2, #KEYS do
         if int(f) then kv[i] = tonumber(f) end
       end
     end
-    local s, p = ARGV[2 * k - 3], ARGV[2 * k - 2]
+    local s, p = ARGV[2 * k - 2], ARGV[2 * k - 1]
     snap[s] = snap[s] or {}
     snap[s][p] = kv
     any = true
@@ -143,6 +185,26 @@ for k = 2, #KEYS do
     redis.call('UNLINK', KEYS[k])
   end
 end
+-- Nothing live and no block: nothing is sealed, and the index stays as it is.
+if exp <= 0 then return 0 end
+-- The unit's sub-buckets are sealed from now on, whether or not each held anything; the index
+-- expires with the latest block it describes.
+local subs = redis.call('HGET', KEYS[2], period) or ''
+for k = 3, #KEYS do
+  local s = ARGV[2 * k - 2]
+  if not string.find(subs, s, 1, true) then subs = subs .. s end
+end
+redis.call('HSET', KEYS[2], period, subs)
+-- Periods past their retention leave the index: hours (13 characters) before ARGV[2], 10-minute
+-- periods before ARGV[3] ('': no pruning in this call).
+if hours ~= '' then
+  local names = redis.call('HKEYS', KEYS[2])
+  for i = 1, #names do
+    local n = names[i]
+    if (sub(n, 14, 14) == '-' and n < spans) or (sub(n, 14, 14) ~= '-' and n < hours) then redis.call('HDEL', KEYS[2], n) end
+  end
+end
+if exp > redis.call('PEXPIRETIME', KEYS[2]) then redis.call('PEXPIREAT', KEYS[2], exp) end
 if not any then return 0 end
 local function nOf(kv)
   for i = 1, #kv, 2 do if kv[i] == 'n' then return kv[i + 1] end end

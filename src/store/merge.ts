@@ -15,7 +15,11 @@ export function splitLatest (raw: string): { ts: number, value: string } {
 export function applyOp (op: FieldOp, current: string | undefined, value: string): string {
   if (current === undefined) return value
   switch (op) {
-    case 'i': return String(Number(current) + Number(value))
+    // Past 2^53 (sums merged on read), added as big integers: exact, as for `s`.
+    case 'i': {
+      const n = Number(current) + Number(value)
+      return Number.isSafeInteger(n) ? String(n) : String(BigInt(current) + BigInt(value))
+    }
     // Sums may pass 2^53, where doubles stop being exact: added as big integers, as Redis does.
     // (The stores check a sum's operands are digits before they apply it.)
     case 's': return String(BigInt(current) + BigInt(value))

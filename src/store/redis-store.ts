@@ -1,6 +1,6 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
 import { BlockCache, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
-import { LAYOUT_VERSION, SCHEMA_KEY, SCHEMA_TTL_MS, type SealUnit } from './layout.js'
+import { LAYOUT_VERSION, locate, SCHEMA_KEY, SCHEMA_TTL_MS, sealsKey, type SealUnit } from './layout.js'
 import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
 import { MARKER_TTL_MS, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
@@ -158,15 +158,17 @@ export class RedisStore implements MetricsStore {
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
     const commands: Command[] = []
     for (const g of groups) {
-      const args: Array<string | number> = [g.marker]
+      // The seal index of the group's tag: the marker shares it.
+      const args: Array<string | number> = [g.marker, sealsKey(g.marker.slice(0, g.marker.indexOf('}') + 1))]
       for (const kw of g.keys) args.push(kw.key)
       args.push(seq, MARKER_TTL_MS)
       for (const kw of g.keys) {
         let packed = ''
         for (const [op, field, value] of kw.ops) packed += op + US + field + US + value + US
-        args.push(kw.expireAt, packed)
+        const loc = locate(kw.key)
+        args.push(kw.expireAt, packed, loc === null ? '' : `${loc.period}|${loc.sub}`)
       }
-      commands.push((c) => c.metricsApply(g.keys.length + 1, ...args))
+      commands.push((c) => c.metricsApply(g.keys.length + 2, ...args))
     }
     const results = await this.#batch(commands)
     return results.map(([err]) => err)
@@ -227,7 +229,7 @@ export class RedisStore implements MetricsStore {
 
   async seal (units: SealUnit[]): Promise<number> {
     const args = (u: SealUnit): Array<string | number> => {
-      const out: Array<string | number> = [u.keys.length + 1, u.block, ...u.keys]
+      const out: Array<string | number> = [u.keys.length + 2, u.block, u.seals, ...u.keys, u.period, u.prune?.hours ?? '', u.prune?.spans ?? '']
       u.keys.forEach((_, i) => out.push(u.subs[i]!, u.parts[i]!))
       return out
     }
