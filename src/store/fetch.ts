@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { decodeBlock, expandKey, locate, partOf, type Snapshot } from './layout.js'
+import { decodeBlock, expandKey, locate, partOf, type Location, type Snapshot } from './layout.js'
 import { mergeOpOf, setField } from './merge.js'
 import type { Fields, MergeRead } from './types.js'
 
@@ -17,6 +17,17 @@ export interface FetchPlan {
   sources: Array<Array<{ live: number, block: number, sub: string, part: string }>>
 }
 
+/**
+ * Where a read key's stored keys are (expandKey, locate), remembered: reads ask for the same
+ * buckets again and again (the hours of a day, the minutes of the last hour).
+ */
+const places = new LRUCache<string, Array<[string, Location | null]>>({ max: 200_000 })
+function placesOf (key: string): Array<[string, Location | null]> {
+  let p = places.get(key)
+  if (p === undefined) places.set(key, p = expandKey(key).map((stored) => [stored, locate(stored)]))
+  return p
+}
+
 export function planFetch (keys: readonly string[]): FetchPlan {
   const plan: FetchPlan = { keys: [], kinds: [], sources: [] }
   const at = new Map<string, number>()
@@ -30,8 +41,7 @@ export function planFetch (keys: readonly string[]): FetchPlan {
     return i
   }
   for (const key of keys) {
-    plan.sources.push(expandKey(key).map((stored) => {
-      const loc = locate(stored)
+    plan.sources.push(placesOf(key).map(([stored, loc]) => {
       if (loc === null) return { live: indexOf(stored, 'h'), block: -1, sub: '', part: '' }
       // Script arguments count from 1.
       const seals = indexOf(loc.seals, 'x') + 1
