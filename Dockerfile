@@ -11,18 +11,25 @@
 FROM node:20-bookworm-slim AS base
 WORKDIR /app
 
-# Compiles src/ to dist/ with the dev dependencies (TypeScript).
+# Compiles src/ to dist/ with the dev dependencies (TypeScript). The workspaces (packages/*) come
+# first: npm ci links them, and the root's prepare script builds them (the service imports
+# @llm-gateway-metrics/client/provider).
 FROM base AS build
 COPY package.json package-lock.json ./
+COPY packages ./packages
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 # Production dependencies only, installed apart so the runtime image carries no compiler or test tools.
+# The workspaces' manifests let npm ci link them; no scripts, since prepare builds with dev tools
+# (the runtime takes the built client from the build stage).
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY packages/client/package.json ./packages/client/
+COPY packages/react/package.json ./packages/react/
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # The benchmark suite: it forks the server from TypeScript sources (tsx) and starts its own
 # redis-server on a loopback port, so it keeps the dev dependencies and installs Redis.
@@ -31,6 +38,7 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends redis-server \
   && rm -rf /var/lib/apt/lists/*
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/packages ./packages
 COPY --chown=node:node package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY --chown=node:node src ./src
 COPY --chown=node:node bench ./bench
@@ -47,6 +55,9 @@ FROM base AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# node_modules/@llm-gateway-metrics/client links to it.
+COPY --from=build /app/packages/client/package.json ./packages/client/
+COPY --from=build /app/packages/client/dist ./packages/client/dist
 # package.json marks dist/*.js as ES modules.
 COPY package.json ./
 USER node

@@ -2,7 +2,7 @@ import type { FastifySchemaValidationError } from 'fastify'
 import { HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
 import { distinctSorted } from '../metrics/catalog.js'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
-import { extractProvider } from '../metrics/provider.js'
+import { extractProvider } from '@llm-gateway-metrics/client/provider'
 import { ChatEventSchema, FetchEventSchema, MAX_BATCH, type ChatEventBody, type FetchEventBody } from '../schemas/ingest.js'
 import { compileBody, describeErrors } from '../validation.js'
 

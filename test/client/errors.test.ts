@@ -1,13 +1,13 @@
 /**
- * determineErrorType (src/client/errors.ts) on the errors a gateway really sees, and the
+ * determineErrorType (packages/client/src/errors.ts) on the errors a gateway really sees, and the
  * extractProvider re-export of the SDK.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { determineErrorType as fromIndex, extractProvider, type ChatErrorType } from '../../src/client/index.js'
-import { determineErrorType } from '../../src/client/errors.js'
-import { extractProvider as extractProviderImpl } from '../../src/metrics/provider.js'
+import { determineErrorType as fromIndex, extractProvider, type ChatErrorType } from '../../packages/client/src/index.js'
+import { determineErrorType } from '../../packages/client/src/errors.js'
+import { extractProvider as extractProviderImpl } from '../../packages/client/src/provider.js'
 
 const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code })
 const named = (message: string, name: string): Error => Object.assign(new Error(message), { name })

@@ -1,5 +1,5 @@
 /**
- * The OpenAPI-generated types (src/client/api-types.ts, from openapi.yaml) with openapi-fetch against
+ * The OpenAPI-generated types (packages/client/src/api-types.ts, from openapi.yaml) with openapi-fetch against
  * a live service: every route of the spec, called through the typed client, with typed `data` and
  * `error`. This file is part of `npx tsc --noEmit -p .`: a wrong path, field or query parameter is a
  * compile error.
@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net'
 import createClient from 'openapi-fetch'
 import t from 'tap'
-import type { components, paths } from '../../src/client/api-types.js'
+import type { components, paths } from '../../packages/client/src/api-types.js'
 import { build } from '../helpers/app.js'
 
 const INGEST = 'generated-ingest-token-01'

@@ -11,7 +11,7 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { createMetricsClient, type DeliveryError, type MetricsClientStats } from '../../src/client/index.js'
+import { createMetricsClient, type DeliveryError, type MetricsClientStats } from '../../packages/client/src/index.js'
 
 const SEED = Number.parseInt(process.env.FUZZ_SEED ?? '', 10)
 const RUNS = 100

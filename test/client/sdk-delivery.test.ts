@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createMetricsClient, type DeliveryError, type MetricsClientOptions, type MetricsClientStats } from '../../src/client/index.js'
+import { createMetricsClient, type DeliveryError, type MetricsClientOptions, type MetricsClientStats } from '../../packages/client/src/index.js'
 import { build } from '../helpers/app.js'
 
 const NEVER = 1_000_000_000

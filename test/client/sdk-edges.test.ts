@@ -4,7 +4,7 @@
  * errors of every shape from fetch, which onError describes.
  */
 import t, { type Test } from 'tap'
-import { createMetricsClient, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../src/client/index.js'
+import { createMetricsClient, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../packages/client/src/index.js'
 
 const NEVER = 1_000_000_000
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMetricsClient } from '../../src/client/index.js'
+import { createMetricsClient } from '../../packages/client/src/index.js'
 
 t.test('while a batch waits for its retry after a 503, new events queue within maxQueue, dropping the oldest waiting', async (t) => {
   let release: (() => void) | undefined

@@ -5,7 +5,7 @@
  * changed batch has a new key. Also: the callbacks cannot break delivery.
  */
 import t, { type Test } from 'tap'
-import { createMetricsClient, extractProvider, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../src/client/index.js'
+import { createMetricsClient, extractProvider, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../packages/client/src/index.js'
 
 const NEVER = 1_000_000_000
 type Ev = Record<string, unknown>

@@ -5,7 +5,7 @@
  * answers are retried at all.
  */
 import t, { type Test } from 'tap'
-import { createMetricsClient, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../src/client/index.js'
+import { createMetricsClient, type DeliveryError, type MetricsClient, type MetricsClientOptions } from '../../packages/client/src/index.js'
 
 const NEVER = 1_000_000_000
 

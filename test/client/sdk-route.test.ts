@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createMetricsClient, type MetricsClient, type MetricsClientOptions, type RouteHint } from '../../src/client/index.js'
+import { createMetricsClient, type MetricsClient, type MetricsClientOptions, type RouteHint } from '../../packages/client/src/index.js'
 import { build } from '../helpers/app.js'
 
 const READ_TOKEN = 'sdk-read-token-0123456789'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMetricsClient } from '../../src/client/index.js'
+import { createMetricsClient } from '../../packages/client/src/index.js'
 import { listenApp } from '../helpers/live.js'
 
 t.test('a completion tracked with streamed: false gives no tokens-per-second sample; a streamed one does', async (t) => {

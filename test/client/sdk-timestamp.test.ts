@@ -3,7 +3,7 @@
  * events of one batch keep their own times (the service would give them all the arrival time).
  */
 import t, { type Test } from 'tap'
-import { createMetricsClient, type MetricsClient } from '../../src/client/index.js'
+import { createMetricsClient, type MetricsClient } from '../../packages/client/src/index.js'
 
 type Sent = Array<{ route: string, events: Array<Record<string, unknown>> }>
 

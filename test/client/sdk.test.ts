@@ -1,5 +1,5 @@
 /**
- * The gateway SDK (src/client/index.ts) against a live service on 127.0.0.1 and against raw
+ * The gateway SDK (packages/client/src/client.ts) against a live service on 127.0.0.1 and against raw
  * node:http servers that misbehave: batching, auth, never throwing, splitting on 400, timeouts, a
  * down server, the bounded queue, Retry-After, close(), and trackCompletion with a fake clock.
  */
@@ -12,13 +12,13 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { createMetricsClient, type ChatEvent, type MetricsClient, type MetricsClientOptions, type MetricsClientStats, type DeliveryError } from '../../src/client/index.js'
+import { createMetricsClient, type ChatEvent, type MetricsClient, type MetricsClientOptions, type MetricsClientStats, type DeliveryError } from '../../packages/client/src/index.js'
 import { build } from '../helpers/app.js'
 
 const TOKEN = 'sdk-ingest-token-0123456789'
 /** Long enough that the SDK's timer never fires during a test (and below setInterval's 2^31 − 1 limit). */
 const NEVER = 1_000_000_000
-const CLIENT_MODULE = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))
+const CLIENT_MODULE = fileURLToPath(new URL('../../packages/client/src/index.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** Every counter, zero unless given. */

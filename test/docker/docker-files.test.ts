@@ -6,7 +6,7 @@
 import t from 'tap'
 import { graceMs } from '../../src/shutdown.js'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
@@ -136,6 +136,23 @@ t.test('Dockerfile: CMD is the start script, with node as PID 1', async (t) => {
   t.ok(prod.length > 0 && prod.every((c) => /--omit=dev\b/.test(c)), 'node_modules holds production dependencies only')
   t.notMatch(runs(runtime), /\bnpm (ci|install)\b/, 'the runtime stage installs nothing itself')
   t.ok(runtime.instructions.some((i) => i.op === 'COPY' && /\bpackage\.json\b/.test(i.args)), 'package.json (type: module) is in the image')
+})
+
+t.test('Dockerfile: the workspaces are in place before npm ci; the runtime has the client the service imports', async (t) => {
+  const manifests = readdirSync(new URL('packages/', ROOT)).map((d) => `packages/${d}/package.json`)
+  const copiedSources = (is: Instruction[]): string[] => is.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(' ').filter((a) => !a.startsWith('--')).slice(0, -1))
+  const installing = stages.filter((s) => npmCi(s).length > 0)
+  t.ok(installing.length >= 2, 'the build and the production dependencies run npm ci')
+  for (const stage of installing) {
+    const at = stage.instructions.findIndex((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args))
+    const before = copiedSources(stage.instructions.slice(0, at))
+    for (const m of manifests) t.ok(before.includes(m) || before.includes('packages'), `${String(stage.name)}: ${m} before npm ci, so that it links the workspace`)
+  }
+  const fromBuild = runtime.instructions.filter((i) => i.op === 'COPY' && i.args.includes('--from=build')).map((i) => i.args)
+  t.ok(fromBuild.some((a) => /\/app\/packages\/client\/dist\s/.test(a)), 'the built client (dist/ingest imports @llm-gateway-metrics/client/provider)')
+  t.ok(fromBuild.some((a) => /\/app\/packages\/client\/package\.json\s/.test(a)), 'its package.json (exports)')
+  const bench = stageNamed('bench')
+  t.ok(bench?.instructions.some((i) => i.op === 'COPY' && /--from=build\b.*\/app\/packages\s/.test(i.args)), 'the bench target has the built workspaces its node_modules link to')
 })
 
 t.test('Dockerfile: HEALTHCHECK asks the running app', async (t) => {

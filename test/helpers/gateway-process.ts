@@ -9,7 +9,7 @@
  * (sending what is queued, retrying up to its close timeout) and then answers the same.
  */
 import { createServer } from 'node:http'
-import { createMetricsClient } from '../../src/client/index.js'
+import { createMetricsClient } from '../../packages/client/src/index.js'
 
 const ledger: Record<string, number> = {}
 const problems: string[] = []

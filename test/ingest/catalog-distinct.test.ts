@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { createMetricsClient } from '../../src/client/index.js'
+import { createMetricsClient } from '../../packages/client/src/index.js'
 import { Aggregator, catalogFetchField } from '../../src/ingest/aggregator.js'
 import { bucketExpiry, bucketName, bucketStart } from '../../src/metrics/buckets.js'
 import { catalogDigest } from '../../src/metrics/catalog.js'

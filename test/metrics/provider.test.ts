@@ -1,5 +1,5 @@
 import t from 'tap'
-import { extractProvider } from '../../src/metrics/provider.js'
+import { extractProvider } from '../../packages/client/src/provider.js'
 
 t.test('extractProvider', async (t) => {
   const cases: Array<[string, string]> = [

@@ -58,8 +58,8 @@ t.test('openapi.yaml passes the OpenAPI validator', async (t) => {
 
 t.test('the generated client types are up to date', async (t) => {
   const generated = astToString(await openapiTS(yamlText))
-  const file = readFileSync(new URL('src/client/api-types.ts', root), 'utf8')
-  t.equal(file.slice(file.indexOf('export interface paths')), generated.slice(generated.indexOf('export interface paths')), 'src/client/api-types.ts matches openapi.yaml')
+  const file = readFileSync(new URL('packages/client/src/api-types.ts', root), 'utf8')
+  t.equal(file.slice(file.indexOf('export interface paths')), generated.slice(generated.indexOf('export interface paths')), 'packages/client/src/api-types.ts matches openapi.yaml')
 })
 
 t.test('what code generators need: operation ids, servers, explicit security, optional defaults, Retry-After', async (t) => {

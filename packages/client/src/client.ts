@@ -1,9 +1,12 @@
 /**
  * The gateway SDK: record chat completions and model-list fetches without ever getting in the
  * gateway's way. Calls return at once and never throw; events are queued and sent in batches.
- * No dependency on Fastify or Redis: only the global `fetch`.
+ * No runtime dependency: only the global `fetch` (Node 20+, browsers, edge runtimes).
  *
- *   import { createMetricsClient } from 'llm-gateway-metrics/client'
+ *   import { createMetricsClient } from '@llm-gateway-metrics/client'
+ *
+ * For code written against a `metricsService` with recordRequestComplete / recordStatus /
+ * recordLatency / recordGatewayFetch, `createMetricsService` (./service.ts) keeps those calls.
  *
  * Delivery: every batch carries an Idempotency-Key that its retries reuse, so a batch the service
  * applied but whose answer was lost (a timeout, a reset connection) is not counted twice. Transient
@@ -11,13 +14,16 @@
  * (invalid, an id over a cardinality limit) is set aside without holding up the others.
  */
 import type { components, paths } from './api-types.js'
-import { determineErrorType, type ChatErrorType } from './errors.js'
-import { extractProvider } from '../metrics/provider.js'
+import { determineErrorType } from './errors.js'
+import { extractProvider } from './provider.js'
 
-export { determineErrorType, extractProvider }
-export type { ChatErrorType }
-export type ChatEvent = components['schemas']['ChatEvent']
-export type GatewayFetchEvent = components['schemas']['GatewayFetchEvent']
+/**
+ * Optional fields may also be given as `undefined` (left out of the JSON sent), so that code compiled
+ * with exactOptionalPropertyTypes can pass values that may be missing as they are.
+ */
+export type Loose<T> = { [K in keyof T]: {} extends Pick<T, K> ? T[K] | undefined : T[K] }
+export type ChatEvent = Loose<components['schemas']['ChatEvent']>
+export type GatewayFetchEvent = Loose<components['schemas']['GatewayFetchEvent']>
 /** GET /api/metrics/route's answer: the candidates for a model, ranked. */
 export type RouteHint = paths['/api/metrics/route']['get']['responses'][200]['content']['application/json']
 export type RouteOptions = NonNullable<paths['/api/metrics/route']['get']['parameters']['query']> extends infer Q ? Omit<Q, 'model'> : never
@@ -42,19 +48,19 @@ export interface MetricsClientOptions {
   /** Where the service listens, e.g. http://127.0.0.1:3000 */
   baseUrl: string
   /** One of METRICS_INGEST_TOKEN, sent as a bearer token. */
-  token?: string
+  token?: string | undefined
   /** How often queued events are sent (ms); default 1000. */
-  flushIntervalMs?: number
+  flushIntervalMs?: number | undefined
   /** Events per request (1..1000); default 500. */
-  maxBatch?: number
+  maxBatch?: number | undefined
   /**
    * Events waiting at most (both kinds together), not counting the batch being sent or retried (at
    * most `maxBatch` per route); beyond it the oldest waiting event of the kind being recorded is
    * dropped and counted. Default 10 000.
    */
-  maxQueue?: number
+  maxQueue?: number | undefined
   /** Time allowed to one request (ms); default 5000. A request that times out is retried with the same Idempotency-Key. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   /**
    * How long a batch is retried after transient failures (network errors, timeouts, 429 from the rate
    * limiter, 502, 503, 504), counted from its first attempt (ms); default 300 000. Then its events
@@ -62,24 +68,24 @@ export interface MetricsClientOptions {
    * METRICS_IDEMPOTENCY_WINDOW_MS (10 minutes by default), and a retry it no longer recognized could
    * apply a batch a second time. Keep maxRetryMs + timeoutMs below that window if it is shortened.
    */
-  maxRetryMs?: number
+  maxRetryMs?: number | undefined
   /** Backoff before the first retry: a random delay up to this (ms, doubling each retry); default 100. */
-  retryBaseMs?: number
+  retryBaseMs?: number | undefined
   /** The longest backoff between two retries (ms); default 5000. A Retry-After from the service is waited for even when longer. */
-  retryMaxMs?: number
+  retryMaxMs?: number | undefined
   /** How long close() keeps sending and retrying (ms); default 10 000. What is left then is counted as expired. */
-  closeTimeoutMs?: number
+  closeTimeoutMs?: number | undefined
   /** Told about events that will never be delivered. Called asynchronously; what it throws is ignored. */
-  onError?: (e: DeliveryError) => void
+  onError?: ((e: DeliveryError) => void) | undefined
   /** Told about the events the service accepted (202), as sent, with the route they were sent to. What it throws is ignored. */
-  onSent?: (events: unknown[], route: string) => void
+  onSent?: ((events: unknown[], route: string) => void) | undefined
   /** One of METRICS_READ_TOKEN, for route() when the service guards its reads; default: `token`. */
-  readToken?: string
+  readToken?: string | undefined
   /** How long route() keeps an answer before asking again (ms); default 2000. */
-  routeCacheMs?: number
+  routeCacheMs?: number | undefined
   /** For tests: the fetch and the clock (ms; retries are scheduled by it too) to use. */
-  fetch?: typeof fetch
-  now?: () => number
+  fetch?: typeof fetch | undefined
+  now?: (() => number) | undefined
 }
 
 /**
@@ -105,13 +111,13 @@ export interface MetricsClientStats {
   retries: number
 }
 
-export interface TrackOptions { model: string, gateway?: string, provider?: string, streamed?: boolean }
+export interface TrackOptions { model: string, gateway?: string | undefined, provider?: string | undefined, streamed?: boolean | undefined }
 
 export interface CompletionTracker {
   /** Call at the first content chunk; later calls are ignored. */
   firstToken: () => void
   /** The completion succeeded: records one event (once). */
-  end: (usage?: { output_tokens?: number, input_tokens?: number }) => void
+  end: (usage?: { output_tokens?: number | undefined, input_tokens?: number | undefined }) => void
   /** The completion failed: records one event (once) with the error's type. */
   fail: (error: unknown) => void
 }
@@ -177,7 +183,7 @@ type Answer =
   /** Apply to the events naming the refused id; the rest are resent. */
   | { kind: 'refused', status: number, message: string, refused: Refusal }
   /** Some event is at fault: split the batch (at `index` when known); one alone is counted as `as`. */
-  | { kind: 'split', as: 'invalid' | 'refused' | 'failed', status: number, message: string, index?: number }
+  | { kind: 'split', as: 'invalid' | 'refused' | 'failed', status: number, message: string, index?: number | undefined }
   | { kind: 'failed', status: number, message: string }
   /** Transient: the same batch again, with the same key, not before retryAfterMs. */
   | { kind: 'retry', status?: number, message: string, retryAfterMs: number }
