@@ -1,5 +1,5 @@
 import { STAT_NAMES } from './layout.js'
-import { MAX_SUM } from './types.js'
+import { MAX_SUM, PARTS_PER_GROUP } from './types.js'
 
 /**
  * Lua scripts, defined once per client (ioredis `defineCommand`) and run by SHA.
@@ -22,6 +22,11 @@ export const APPLY_LUA = `#!lua
 local seq = tonumber(ARGV[1])
 local last = redis.call('GET', KEYS[1])
 if last and tonumber(last) >= seq then return 0 end
+-- A part after the first lands only right after the one before it (src/store/redis-store.ts).
+local part = seq % ${PARTS_PER_GROUP}
+if part > 0 and (not last or tonumber(last) ~= seq - 1) then
+  return redis.error_reply('METRICS_ORDER part ' .. part .. ' waits for the part before it')
+end
 local FIRST = 3
 -- Checked sums are compared exactly, in two halves of at most 10 digits each (doubles are exact
 -- only to 2^53): the sum of two digit strings must not pass MAX_SUM.

@@ -2,7 +2,7 @@ import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type Redi
 import { BlockCache, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
 import { LAYOUT_VERSION, locate, SCHEMA_KEY, SCHEMA_TTL_MS, sealsKey, type SealUnit } from './layout.js'
 import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
-import { MARKER_TTL_MS, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
+import { MARKER_TTL_MS, MAX_PART_OPS, PARTS_PER_GROUP, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -67,6 +67,21 @@ const US = '\u001f'
 
 /** Commands per pipeline: a chunk of flush groups encodes in about a millisecond. */
 export const PIPELINE_CHUNK = 32
+
+/** A group's keys in parts of about MAX_PART_OPS operations (a key larger than that is a part alone). */
+function partsOfGroup (keys: GroupWrite['keys']): Array<GroupWrite['keys']> {
+  const parts: Array<GroupWrite['keys']> = [[]]
+  let ops = 0
+  for (const kw of keys) {
+    if (ops > 0 && ops + kw.ops.length > MAX_PART_OPS) {
+      parts.push([])
+      ops = 0
+    }
+    parts[parts.length - 1]!.push(kw)
+    ops += kw.ops.length
+  }
+  return parts
+}
 
 /** One command of a batch, sent through a pipeline (one node) or on its own (a cluster). */
 type Command = (c: ChainableCommander | Cluster) => unknown
@@ -157,21 +172,33 @@ export class RedisStore implements MetricsStore {
 
   async applyGroups (seq: number, groups: GroupWrite[]): Promise<Array<Error | null>> {
     const commands: Command[] = []
+    /** The commands of each group: its parts. */
+    const partsOf: number[] = []
     for (const g of groups) {
       // The seal index of the group's tag: the marker shares it.
-      const args: Array<string | number> = [g.marker, sealsKey(g.marker.slice(0, g.marker.indexOf('}') + 1))]
-      for (const kw of g.keys) args.push(kw.key)
-      args.push(seq, MARKER_TTL_MS)
-      for (const kw of g.keys) {
-        let packed = ''
-        for (const [op, field, value] of kw.ops) packed += op + US + field + US + value + US
-        const loc = locate(kw.key)
-        args.push(kw.expireAt, packed, loc === null ? '' : `${loc.period}|${loc.sub}`)
-      }
-      commands.push((c) => c.metricsApply(g.keys.length + 2, ...args))
+      const seals = sealsKey(g.marker.slice(0, g.marker.indexOf('}') + 1))
+      const parts = partsOfGroup(g.keys)
+      parts.forEach((keys, p) => {
+        const args: Array<string | number> = [g.marker, seals]
+        for (const kw of keys) args.push(kw.key)
+        args.push(seq * PARTS_PER_GROUP + p, MARKER_TTL_MS)
+        for (const kw of keys) {
+          let packed = ''
+          for (const [op, field, value] of kw.ops) packed += op + US + field + US + value + US
+          const loc = locate(kw.key)
+          args.push(kw.expireAt, packed, loc === null ? '' : `${loc.period}|${loc.sub}`)
+        }
+        commands.push((c) => c.metricsApply(keys.length + 2, ...args))
+      })
+      partsOf.push(parts.length)
     }
     const results = await this.#batch(commands)
-    return results.map(([err]) => err)
+    let at = 0
+    // A group's error: its first part's that failed (the parts after it wait for it).
+    return partsOf.map((n) => {
+      const errs = results.slice(at, at += n).map(([err]) => err)
+      return errs.find((e) => e !== null) ?? null
+    })
   }
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {

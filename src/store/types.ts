@@ -110,6 +110,15 @@ export interface MetricsStore {
   close: () => Promise<void>
 }
 
+/**
+ * A group of more than MAX_PART_OPS field operations (a back-fill, a burst) is applied by the Redis
+ * store in parts of about that many, so that no script holds Redis long: part p of sequence s is
+ * applied as s × PARTS_PER_GROUP + p, in order (a part lands only right after the one before it),
+ * and a retry skips the parts that landed. Each part is whole or nothing.
+ */
+export const MAX_PART_OPS = 2_048
+export const PARTS_PER_GROUP = 1_024
+
 /** How long a group's marker outlives its last write: longer than any retry or client re-send. */
 export const MARKER_TTL_MS = 24 * 3_600_000
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { clusterOptions, PIPELINE_CHUNK, RedisStore, redisOptions } from '../../src/store/redis-store.js'
+import { MAX_PART_OPS, PARTS_PER_GROUP } from '../../src/store/types.js'
 import { startRedis } from '../helpers/redis.js'
 import { storeContract } from '../helpers/store-contract.js'
 
@@ -88,4 +89,41 @@ t.test('a batch larger than one pipeline chunk lands whole, replies in order', a
   t.same(await store.applyGroups(1, groups), groups.map(() => null), 'every group applied')
   const merged = await store.read(groups.map((g) => ({ keys: [g.keys[0]!.key], slots: [0], nSlots: 1 })))
   t.same(merged.map(([f]) => f!.n), groups.map((_, i) => String(i + 1)), 'each read answered in its place')
+})
+
+t.test('a group larger than MAX_PART_OPS is applied in parts, in order, each once', async (t) => {
+  const redis = await startRedis(t)
+  if (redis === null) return
+  const store = new RedisStore({ url: redis.url })
+  t.teardown(() => store.close())
+  t.equal(await store.connect(2000), true)
+  const expireAt = Date.now() + 60_000
+  // Five keys of 1 000 fields: parts of two, two and one key.
+  const keys = Array.from({ length: 5 }, (_, k) => ({ key: `{big}:k${k}`, expireAt, ops: Array.from({ length: 1000 }, (_, f): ['i', string, string] => ['i', `f${f}`, '1']) }))
+  const group = { marker: '{big}:flushed:a', keys }
+  // Script calls that ran (a first EVALSHA may fail NOSCRIPT and go again as EVAL).
+  const ran = async (): Promise<number> => {
+    let n = 0
+    for (const [, calls, failed] of (await redis.client.info('commandstats')).matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+),.*failed_calls=(\d+)/gm)) n += Number(calls) - Number(failed)
+    return n
+  }
+  const before = await ran()
+  t.same(await store.applyGroups(7, [group]), [null])
+  t.equal(await ran() - before, 3, 'three script calls, none of more than MAX_PART_OPS operations')
+  t.equal(await redis.client.get('{big}:flushed:a'), String(7 * PARTS_PER_GROUP + 2), 'the marker holds the last part')
+  t.same(await store.applyGroups(7, [group]), [null], 'a retry of the whole group')
+  for (const { key } of keys) t.equal(await redis.client.hget(key, 'f999'), '1', `${key} applied once`)
+
+  // A part whose predecessor has not landed waits (an error the flusher retries), then lands in turn.
+  const later = { marker: '{big}:flushed:a', keys: keys.map((k) => ({ ...k, ops: k.ops.map(([op, f]): ['i', string, string] => [op, f, '2']) })) }
+  await redis.client.set('{big}:flushed:a', String(8 * PARTS_PER_GROUP - 1))
+  const [err] = await store.applyGroups(8, [later])
+  t.equal(err, null, 'parts in order from the first')
+  await redis.client.set('{big}:flushed:a', String(9 * PARTS_PER_GROUP - 5))
+  const lone = await store.applyGroups(9, [{ marker: '{big}:flushed:a', keys: [keys[0]!] }])
+  t.equal(lone[0], null, 'a group of one part needs no predecessor')
+  t.equal(MAX_PART_OPS, 2048)
+  const raw = store.client as unknown as { metricsApply: (...args: Array<string | number>) => Promise<number> }
+  await t.rejects(raw.metricsApply(3, '{big}:flushed:a', '{big}:seals', '{big}:k0', 10 * PARTS_PER_GROUP + 1, 1000, expireAt, 'i\u001ff0\u001f1\u001f', ''), /METRICS_ORDER/, 'part 1 before part 0 is refused for now')
+  t.equal(await redis.client.hget('{big}:k0', 'f0'), '4', 'and writes nothing')
 })
