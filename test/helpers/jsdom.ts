@@ -12,6 +12,8 @@ g.document = dom.window.document
 Object.defineProperty(globalThis, 'navigator', { value: dom.window.navigator, configurable: true })
 g.HTMLElement = dom.window.HTMLElement
 g.Node = dom.window.Node
-g.IS_REACT_ACT_ENVIRONMENT = true
+// Snapshots arrive from a real server whenever it sends them, not inside act(): Testing Library's
+// render, rerender and waitFor still use act, each switching this on for its own time.
+g.IS_REACT_ACT_ENVIRONMENT = false
 
 export const window = dom.window

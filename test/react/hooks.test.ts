@@ -2,7 +2,7 @@
 import '../helpers/jsdom.js'
 import t, { type Test } from 'tap'
 import { cleanup, renderHook, waitFor } from '@testing-library/react'
-import { MetricsError, useLeaderboard, useRealtimeMetrics, type LiveState } from '../../src/react/index.js'
+import { MetricsError, useLeaderboard, useRealtimeMetrics, type LiveState } from '../../packages/react/src/index.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { Fields, MergeRead } from '../../src/store/types.js'
 import { listenApp } from '../helpers/live.js'
@@ -54,7 +54,13 @@ t.test('useLeaderboard: the read token in the header, the options in the query; 
     { model: 'c/mid', success: false }
   ])
   unmountLater(t)
-  const { result, rerender } = renderHook((order: 'asc' | 'desc') => useLeaderboard({ baseUrl: `${base}/`, token: READ, window: '1h', order, limit: 2, minRequests: 1 }), { initialProps: 'asc' })
+  // Every render's answer, with the order it was rendered for.
+  const renders: Array<{ order: string, answered: string | undefined }> = []
+  const { result, rerender } = renderHook((order: 'asc' | 'desc') => {
+    const s = useLeaderboard({ baseUrl: `${base}/`, token: READ, window: '1h', order, limit: 2, minRequests: 1 })
+    renders.push({ order, answered: s.data?.order })
+    return s
+  }, { initialProps: 'asc' })
   await waitFor(() => { if (result.current.data === undefined) throw new Error('waiting') }, wait)
   t.same(result.current.data!.entries.map((e) => e.model), ['b/bad', 'c/mid'], 'the least healthy two')
   t.equal(result.current.data!.order, 'asc')
@@ -63,6 +69,7 @@ t.test('useLeaderboard: the read token in the header, the options in the query; 
   t.match(result.current, { loading: true, data: undefined, error: undefined }, 'other options: loading again, nothing of the previous answer')
   await waitFor(() => { if (result.current.data?.order !== 'desc') throw new Error('waiting') }, wait)
   t.same(result.current.data!.entries.map((e) => e.model), ['a/good', 'c/mid'], 'the healthiest two')
+  t.same(renders.filter((r) => r.answered !== undefined && r.answered !== r.order), [], 'no render shows the answer to other options, not even the first one after the change')
 })
 
 t.test('a wrong token is an error, and not retried', async (t) => {

@@ -1,62 +1,56 @@
 /**
- * React hooks for dashboards that live in the gateway's own React app:
- *
- *   import { useRealtimeMetrics, useLeaderboard } from 'llm-gateway-metrics/react'
- *
- * Each hook follows the service's event stream (one request per hook, pushed snapshots), polls the
- * matching GET route while the stream is unavailable, and closes everything on unmount. React is an
- * optional peer dependency of the package: only this entry point imports it.
+ * Hooks that keep one answer of the service up to date. Each follows the service's event stream
+ * (one request per hook, pushed snapshots), polls the matching GET route while the stream is
+ * unavailable, and closes everything on unmount or when its options change.
  */
 import { useEffect, useState } from 'react'
-import type { paths } from '../client/api-types.js'
+import type { paths } from '@llm-gateway-metrics/client/api-types'
 import { INITIAL_STATE, startLive, type LiveOptions, type LiveState } from './live.js'
-
-export { MetricsError } from './live.js'
-export type { LiveSource, LiveState } from './live.js'
 
 type Ok<P extends keyof paths> = paths[P]['get'] extends { responses: { 200: { content: { 'application/json': infer B } } } } ? B : never
 export type RealtimeMetrics = Ok<'/api/metrics/realtime'>
 export type Leaderboard = Ok<'/api/metrics/health/leaderboard'>
+export type LeaderboardEntry = Leaderboard['entries'][number]
 export type MetricsWindow = '5m' | '15m' | '1h' | '6h' | '24h'
+export type HealthStatus = RealtimeMetrics['status']
 
-interface CommonOptions {
-  /** Where the service listens, e.g. http://127.0.0.1:3000 (or '' for the page's own origin). */
+export interface CommonOptions {
+  /** Where the service listens, e.g. http://127.0.0.1:3000, or '' for the page's own origin. */
   baseUrl: string
   /** One of METRICS_READ_TOKEN, when the service has one. */
-  token?: string
+  token?: string | undefined
   /** Window of the figures; the service's default (1h) when left out. */
-  window?: MetricsWindow
+  window?: MetricsWindow | undefined
   /** While the stream is unavailable: how often the route is polled and the stream tried again. Default 5000 ms. */
-  pollIntervalMs?: number
+  pollIntervalMs?: number | undefined
   /** A stream silent this long (no snapshot, no heartbeat) is opened again. Default 45 000 ms (three heartbeats). */
-  staleAfterMs?: number
+  staleAfterMs?: number | undefined
 }
 
 export interface RealtimeOptions extends CommonOptions {
   /** Default model. */
-  type?: 'model' | 'provider' | 'gateway'
+  type?: 'model' | 'provider' | 'gateway' | undefined
   id: string
 }
 
 export interface LeaderboardOptions extends CommonOptions {
   /** desc: the healthiest first (default); asc: the least healthy first. */
-  order?: 'desc' | 'asc'
+  order?: 'desc' | 'asc' | undefined
   /** 1..100, default 10. */
-  limit?: number
+  limit?: number | undefined
   /** Default 1. */
-  minRequests?: number
+  minRequests?: number | undefined
 }
 
 function useLive<T> (opts: LiveOptions): LiveState<T> {
-  const [state, setState] = useState<LiveState<T>>(INITIAL_STATE)
   // Everything that changes what is followed, as one value: a new value starts over.
   const key = JSON.stringify(opts)
-  useEffect(() => {
-    setState(INITIAL_STATE)
-    return startLive<T>(opts, setState)
+  const [state, setState] = useState<{ key: string, live: LiveState<T> }>({ key, live: INITIAL_STATE })
+  useEffect(() => startLive<T>(opts, (live) => { setState({ key, live }) }),
     // `key` stands for `opts`, a new object on every render.
-  }, [key])
-  return state
+    [key])
+  // Until the effect of new options runs, the state still holds the answer to the previous ones.
+  return state.key === key ? state.live : INITIAL_STATE
 }
 
 function live (o: CommonOptions, rest: Pick<LiveOptions, 'topic' | 'path' | 'query'>): LiveOptions {

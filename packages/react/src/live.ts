@@ -1,7 +1,7 @@
 /**
  * A live snapshot from the service, without React: the event stream (GET /api/metrics/stream, read
  * with fetch so the read token goes in the Authorization header), and the matching GET route polled
- * while the stream is unavailable. The hooks in ./index.ts are thin wrappers around `startLive`.
+ * while the stream is unavailable. The hooks in ./hooks.ts are thin wrappers around `startLive`.
  */
 import { createParser } from 'eventsource-parser'
 
@@ -59,6 +59,16 @@ const FINAL = new Set([400, 401, 403])
 
 const isFinal = (err: unknown): boolean => err instanceof MetricsError && FINAL.has(err.status)
 
+/** The error of an answer that is not ok: the service's message and code, or else its status. */
+function errorOf (res: Response, text: string): MetricsError {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {}
+  const { message, code } = (typeof body === 'object' && body !== null ? body : {}) as { message?: unknown, code?: unknown }
+  return new MetricsError(typeof message === 'string' ? message : `HTTP ${res.status} ${res.statusText}`.trim(), res.status, typeof code === 'string' ? code : undefined)
+}
+
 async function attempt (fn: () => Promise<void>): Promise<unknown> {
   try {
     await fn()
@@ -99,9 +109,9 @@ export function startLive<T> (opts: LiveOptions, onState: (state: LiveState<T>) 
   async function request (url: string, accept: string): Promise<Response> {
     const res = await fetch(url, { headers: { ...auth, accept }, signal: ctrl.signal, cache: 'no-store' })
     if (res.ok) return res
-    // The service answers errors as {statusCode, code, error, message}; anything else rejects here.
-    const body = await res.json() as { message: string, code?: string }
-    throw new MetricsError(body.message, res.status, body.code)
+    // The service answers errors as {statusCode, code, error, message}; a proxy in front of it may
+    // answer a page of its own instead, which says no more than its status.
+    throw errorOf(res, await res.text())
   }
 
   /** Resolves when the service ends the stream, rejects when it fails or goes silent. */
