@@ -1,3 +1,4 @@
+import { PAIR_DISTS, PAIR_ZERO, ZERO_BIN } from '../metrics/histogram.js'
 import { STAT_NAMES } from './layout.js'
 import { MAX_SUM, PARTS_PER_GROUP } from './types.js'
 
@@ -169,6 +170,13 @@ local sub, find, tonumber = string.sub, string.find, tonumber
 local function int(s)
   return #s <= 15 and (s == '0' or find(s, '^%-?[1-9]%d*$') ~= nil)
 end
+-- Every key is checked before anything is written: a key of another type refuses the whole call.
+for k = 1, #KEYS do
+  local kind = redis.call('TYPE', KEYS[k]).ok
+  if kind ~= 'none' and kind ~= (k == 1 and 'string' or 'hash') then
+    return redis.error_reply('METRICS_REFUSED ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a ' .. (k == 1 and 'string' or 'hash'))
+  end
+end
 local snap, any, exp = {}, false, redis.call('PEXPIRETIME', KEYS[1])
 local period, hours, spans = ARGV[1], ARGV[2], ARGV[3]
 for k = 3, #KEYS do
@@ -211,22 +219,50 @@ if hours ~= '' then
 end
 if exp > redis.call('PEXPIRETIME', KEYS[2]) then redis.call('PEXPIREAT', KEYS[2], exp) end
 if not any then return 0 end
-local function nOf(kv)
-  for i = 1, #kv, 2 do if kv[i] == 'n' then return kv[i + 1] end end
+-- A pair whose figures are exactly its model's in the same bucket (as when every request of the
+-- model went through one gateway) is written as 1, each part on its own: its stats when they equal
+-- the model's less its latest provider, its histograms when they equal the model's three at the pair
+-- offsets (src/store/layout.ts partOf rebuilds both). Equal counts alone would not do: a flush may
+-- have applied the model's part and not yet the pair's.
+local function asMap(kv, skipLast)
+  local m, n = {}, 0
+  for i = 1, #kv, 2 do
+    if not (skipLast and type(kv[i]) == 'string' and sub(kv[i], 1, 5) == 'last:') then
+      m[kv[i]] = kv[i + 1]
+      n = n + 1
+    end
+  end
+  return m, n
 end
--- A pair holding as many requests as its model in the same bucket holds the same events: its
--- figures are the model's, written as 1 (src/store/layout.ts rebuilds them).
+local function equal(kv, m, n)
+  if #kv ~= 2 * n then return false end
+  for i = 1, #kv, 2 do
+    if m[kv[i]] ~= kv[i + 1] then return false end
+  end
+  return true
+end
+local OFFSETS = { t = ${PAIR_DISTS.ttft}, T = ${PAIR_DISTS.total}, p = ${PAIR_DISTS.tps} }
 for _, parts in pairs(snap) do
-  local es = parts['s']
-  local en = es and nOf(es)
-  if en then
-    for p, kv in pairs(parts) do
-      local kind = sub(p, 1, 2)
-      if (kind == 'g:' or kind == 'p:') and sub(p, -2) == ':s' and type(kv) == 'table' and nOf(kv) == en then
-        parts[p] = 1
-        local d = sub(p, 1, -2) .. 'd'
-        if parts[d] then parts[d] = 1 end
+  local ms, ns, md, nd
+  if parts['s'] then ms, ns = asMap(parts['s'], true) end
+  md, nd = {}, 0
+  for code, offset in pairs(OFFSETS) do
+    local kv = parts[code]
+    if kv then
+      for i = 1, #kv, 2 do
+        local f = kv[i]
+        local bin = offset + (f == '${ZERO_BIN}' and ${PAIR_ZERO} or (tonumber(f) or -1e9))
+        if md[bin] == nil then nd = nd + 1 end
+        md[bin] = kv[i + 1]
       end
+    end
+  end
+  for p, kv in pairs(parts) do
+    local kind = sub(p, 1, 2)
+    if (kind == 'g:' or kind == 'p:') and type(kv) == 'table' then
+      local last = sub(p, -2)
+      if last == ':s' and ms and equal(kv, ms, ns) then parts[p] = 1
+      elseif last == ':d' and nd > 0 and equal(kv, md, nd) then parts[p] = 1 end
     end
   end
 end
