@@ -18,7 +18,13 @@ export function applyOp (op: FieldOp, current: string | undefined, value: string
     // Past 2^53 (sums merged on read), added as big integers: exact, as for `s`.
     case 'i': {
       const n = Number(current) + Number(value)
-      return Number.isSafeInteger(n) ? String(n) : String(BigInt(current) + BigInt(value))
+      if (Number.isSafeInteger(n)) return String(n)
+      // Only integers have an exact sum: anything else (never stored in a counter hash) adds as doubles.
+      try {
+        return String(BigInt(current) + BigInt(value))
+      } catch {
+        return String(n)
+      }
     }
     // Sums may pass 2^53, where doubles stop being exact: added as big integers, as Redis does.
     // (The stores check a sum's operands are digits before they apply it.)
