@@ -17,12 +17,12 @@ const RETENTION_HOURS = 168
 const INSTANCE = 'inst-1'
 const M_NOW = '2024-05-15-12-30' // minute bucket of NOW
 const H_NOW = '2024-05-15-12' // hour bucket of NOW
-const T_NOW = '2024-05-15-12-30+10m' // 10-minute bucket of NOW
+const T_NOW = '2024-05-15-12-30+10m' // 10-minute key of NOW: read as its ten minutes, never written
 const at = (h: number, m: number, s = 0, ms = 0): number => Date.UTC(2024, 4, 15, h, m, s, ms)
 
 const tag = (type: EntityType, id: string): string => `metrics:${type}:{${id}}`
 const ek = (type: EntityType, id: string, family: string, bucket: string): string => `${tag(type, id)}:${family}:${bucket}`
-const ik = (type: EntityType | 'model_gateway' | 'model_provider', field: 'requests' | 'successes', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
+const ik = (type: EntityType | 'model_gateway' | 'model_provider', field: 'requests' | 'successes' | 'fetches', bucket: string): string => `metrics:index:{${type}}:${field}:${bucket}`
 /** A model's key for one gateway (or provider): in the model's hash slot. */
 const pk = (model: string, kind: 'gateway' | 'provider', other: string, family: string, bucket: string): string => `${tag('model', model)}:${kind}:${other}:${family}:${bucket}`
 const marker = (groupTag: string): string => `${groupTag}:flushed:${INSTANCE}`
@@ -136,7 +136,7 @@ t.test('Aggregator.seal', async (t) => {
     t.strictSame(seal(a), [])
   })
 
-  t.test('one chat event: model, provider and gateway, minute, 10-minute and hour bucket', async (t) => {
+  t.test('one chat event: model, provider and gateway, minute and hour bucket', async (t) => {
     const e = chat({ ttftMs: 250.5, totalMs: 1200.25, inputTokens: 50, outputTokens: 100 })
     const a = aggOf([e])
     t.equal(a.events, 1)
@@ -147,24 +147,26 @@ t.test('Aggregator.seal', async (t) => {
     const entities: Array<[EntityType, string]> = [['model', 'acme/m1'], ['provider', 'acme'], ['gateway', 'gw1']]
     const expectedKeys: string[] = []
     for (const [type, id] of entities) {
-      for (const b of [M_NOW, T_NOW, H_NOW]) {
+      for (const b of [M_NOW, H_NOW]) {
         for (const f of ['stats', 'ttft', 'total', 'tps']) expectedKeys.push(ek(type, id, f, b))
         if (type === 'provider') expectedKeys.push(ek(type, id, 'models', b))
       }
     }
-    // The activity index has no 10-minute buckets.
+    // No 10-minute bucket is written (a 10-minute key reads as its ten minutes); no fetch, no
+    // `fetches` index.
     for (const type of ['model', 'provider', 'gateway'] as const) {
       for (const b of [M_NOW, H_NOW]) expectedKeys.push(ik(type, 'requests', b), ik(type, 'successes', b))
     }
     // The model through its gateway and by its provider: the pairs, in the model's slot; which
-    // gateways and providers served it, and the pairs' index, by the hour only; pairs have no
-    // 10-minute buckets.
+    // gateways and providers served it, and the pairs' index, by the hour only.
     for (const [kind, other] of [['gateway', 'gw1'], ['provider', 'acme']] as const) {
       for (const b of [M_NOW, H_NOW]) for (const f of ['stats', 'dists']) expectedKeys.push(pk('acme/m1', kind, other, f, b))
     }
     expectedKeys.push(ek('model', 'acme/m1', 'gateways', H_NOW), ek('model', 'acme/m1', 'providers', H_NOW))
     expectedKeys.push(ik('model_gateway', 'requests', H_NOW), ik('model_provider', 'requests', H_NOW))
     t.strictSame([...keys.keys()].sort(), expectedKeys.sort(), 'exactly these keys')
+    t.notOk([...keys.keys()].some((k) => k.endsWith('+10m')), 'no 10-minute bucket')
+    t.equal(a.entityBucketIds.size, 10, 'held as 10 entity-buckets: 3 entities and 2 pairs, each by minute and hour')
 
     t.strictSame(groups.map((g) => g.marker).sort(), [
       marker(tag('model', 'acme/m1')), marker(tag('provider', 'acme')), marker(tag('gateway', 'gw1')),
@@ -178,7 +180,7 @@ t.test('Aggregator.seal', async (t) => {
 
     const tps = 100 / ((1200.25 - 250.5) / 1000)
     for (const [type, id] of entities) {
-      for (const b of [M_NOW, T_NOW, H_NOW]) {
+      for (const b of [M_NOW, H_NOW]) {
         const f = fieldsOf(keys.get(ek(type, id, 'stats', b)))
         const label = `${type} ${b}`
         t.strictSame(f.get('n'), ['i', '1'], `${label}: n`)
@@ -356,14 +358,19 @@ t.test('Aggregator.seal', async (t) => {
     const a = aggOf([], fetches)
     t.equal(a.events, 5)
     const groups = seal(a)
-    t.strictSame(groups.map((g) => g.marker), [marker(tag('gateway', 'gw1'))], 'only the gateway group: fetches are not in the request index')
+    t.strictSame(groups.map((g) => g.marker), [marker(tag('gateway', 'gw1')), marker('metrics:index:{gateway}')], 'the gateway group, and the gateways\' index')
     const keys = keyMap(groups)
     t.strictSame([...keys.keys()].sort(), [
       ek('gateway', 'gw1', 'stats', M_NOW), ek('gateway', 'gw1', 'fetch_rt', M_NOW),
-      ek('gateway', 'gw1', 'stats', T_NOW), ek('gateway', 'gw1', 'fetch_rt', T_NOW),
-      ek('gateway', 'gw1', 'stats', H_NOW), ek('gateway', 'gw1', 'fetch_rt', H_NOW)
-    ].sort())
-    for (const b of [M_NOW, T_NOW, H_NOW]) {
+      ek('gateway', 'gw1', 'stats', H_NOW), ek('gateway', 'gw1', 'fetch_rt', H_NOW),
+      ik('gateway', 'fetches', M_NOW), ik('gateway', 'fetches', H_NOW)
+    ].sort(), 'fetches are not requests: only the `fetches` index lists the gateway (the sealer finds it there)')
+    t.equal(a.entityBucketIds.size, 2, 'held as 2 entity-buckets: the gateway by minute and hour')
+    for (const b of [M_NOW, H_NOW]) {
+      t.strictSame(counts(keys.get(ik('gateway', 'fetches', b))), { gw1: 5 }, `${b}: the fetches index counts every fetch`)
+      t.equal(keys.get(ik('gateway', 'fetches', b))?.expireAt, expectedExpiry(ik('gateway', 'fetches', b), RETENTION_HOURS), `${b}: and expires with its bucket`)
+    }
+    for (const b of [M_NOW, H_NOW]) {
       const f = fieldsOf(keys.get(ek('gateway', 'gw1', 'stats', b)))
       t.strictSame(f.get('fetch:n'), ['i', '5'], `${b}: fetch:n`)
       t.strictSame(f.get('fetch:err'), ['i', '2'], `${b}: fetch:err counts every failure`)
@@ -396,6 +403,11 @@ t.test('Aggregator.seal', async (t) => {
     t.strictSame(f.get('n'), ['i', '1'])
     t.strictSame(f.get('fetch:n'), ['i', '1'])
     t.equal(seal(aggOf([chat()], [fetchEv({ modelCount: 4 })])).filter((g) => g.marker === marker(tag('gateway', 'gw1'))).length, 1, 'one gateway group')
+    t.strictSame(counts(keys.get(ik('gateway', 'requests', H_NOW))), { gw1: 1 }, 'its requests in the requests index')
+    t.strictSame(counts(keys.get(ik('gateway', 'fetches', H_NOW))), { gw1: 1 }, 'its fetches in the fetches index')
+    t.strictSame(counts(keys.get(ik('gateway', 'fetches', M_NOW))), { gw1: 1 })
+    const chatsOnly = keyMap(seal(aggOf([chat()])))
+    t.notOk([...chatsOnly.keys()].some((k) => k.includes(':fetches:')), 'no fetch: no fetches index')
   })
 
   t.test('every key expires at its bucket end + retention (minute buckets: 2 hours)', async (t) => {
@@ -413,13 +425,14 @@ t.test('Aggregator.seal', async (t) => {
       const wrong = keys.filter((kw) => kw.expireAt !== expectedExpiry(kw.key, retentionHours))
       t.strictSame(wrong.map((kw) => kw.key), [], `retention ${retentionHours} h: all ${keys.length} keys`)
       t.ok(keys.some((kw) => kw.key.endsWith(':2024-05-15-11-59')) && keys.some((kw) => kw.key.endsWith(':2024-05-15-11')), 'both resolutions are present')
-      t.ok(keys.some((kw) => kw.key.endsWith(':2024-05-15-11-50+10m')), 'and 10-minute buckets')
+      t.notOk(keys.some((kw) => kw.key.endsWith('+10m')), 'no 10-minute bucket')
+      t.ok(keys.some((kw) => kw.key === ik('gateway', 'fetches', '2024-05-15-12-31')), 'the fetches index, by minute')
       t.ok(keys.every((kw) => kw.expireAt > NOW), 'nothing already expired is written')
       t.ok(keys.every((kw) => kw.ops.length > 0), 'no key is written without ops')
     }
   })
 
-  t.test('a 10-minute bucket holds the sum of its minutes, aligned on UTC multiples of 10 minutes', async (t) => {
+  t.test('a 10-minute key reads as the sum of its minutes, aligned on UTC multiples of 10 minutes', async (t) => {
     const events = [
       chat({ ts: at(12, 20, 0, 0), ttftMs: 100 }),
       chat({ ts: at(12, 25, 30), ttftMs: 200, gateway: 'gw2' }),
@@ -427,15 +440,20 @@ t.test('Aggregator.seal', async (t) => {
       chat({ ts: at(12, 30, 0, 0), ttftMs: 400 }),
       chat({ ts: at(12, 19, 59, 999), ttftMs: 500 })
     ]
-    const keys = keyMap(seal(aggOf(events)))
+    const groups = seal(aggOf(events))
+    t.notOk([...keyMap(groups).keys()].some((k) => k.endsWith('+10m')), 'no 10-minute bucket is written')
+    const store = new MemoryStore({ now: () => NOW })
+    t.teardown(() => store.close())
+    t.strictSame(await store.applyGroups(1, groups), groups.map(() => null))
+    const read = async (key: string, counters = false): Promise<Fields> => (await store.read([{ keys: [key], slots: [0], nSlots: 1, counters: [counters] }]))[0]![0]!
     const block = '2024-05-15-12-20+10m'
-    const f = fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', block)))
-    t.strictSame([f.get('n'), f.get('ok'), f.get('err:timeout'), f.get('ttft:min'), f.get('ttft:max')], [['i', '3'], ['i', '2'], ['i', '1'], ['m', '100000'], ['M', '300000']], 'the three events of 12:20–12:30, over both gateways')
-    t.strictSame(counts(keys.get(ek('model', 'acme/m1', 'ttft', block))), histogramOf([100, 200, 300]), 'its histogram adds theirs')
-    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', T_NOW))).get('n'), ['i', '1'], '12:30 starts the next block')
-    t.strictSame(fieldsOf(keys.get(ek('model', 'acme/m1', 'stats', '2024-05-15-12-10+10m'))).get('n'), ['i', '1'], '12:19:59.999 is in the one before')
-    t.strictSame(fieldsOf(keys.get(ek('gateway', 'gw2', 'stats', block))).get('n'), ['i', '1'], 'the gateway has its own')
-    t.notOk([...keys.keys()].some((k) => k.endsWith('+10m') && (k.includes(':index:') || /:(gateway|provider):[^:]+:(stats|dists):/.test(k.slice(tag('model', 'acme/m1').length)))), 'no 10-minute bucket of a pair or of the index')
+    const f = await read(ek('model', 'acme/m1', 'stats', block))
+    t.strictSame([f.n, f.ok, f['err:timeout'], f['ttft:min'], f['ttft:max']], ['3', '2', '1', '100000', '300000'], 'the three events of 12:20–12:30, over both gateways')
+    t.strictSame(await read(ek('model', 'acme/m1', 'ttft', block), true), Object.fromEntries(Object.entries(histogramOf([100, 200, 300])).map(([k, v]) => [k, String(v)])), 'its histogram adds theirs')
+    t.equal((await read(ek('model', 'acme/m1', 'stats', T_NOW))).n, '1', '12:30 starts the next block')
+    t.equal((await read(ek('model', 'acme/m1', 'stats', '2024-05-15-12-10+10m'))).n, '1', '12:19:59.999 is in the one before')
+    t.equal((await read(ek('gateway', 'gw2', 'stats', block))).n, '1', 'the gateway has its own')
+    t.strictSame(await read(ek('model', 'acme/m1', 'stats', '2024-05-15-12-00+10m')), {}, 'ten minutes without events: nothing')
   })
 
   t.test('minute buckets older than 2 hours are not written; hour buckets past retention neither', async (t) => {
@@ -445,8 +463,6 @@ t.test('Aggregator.seal', async (t) => {
     ]
     const keys = [...keyMap(seal(aggOf(events))).keys()]
     t.notOk(keys.some((k) => k.endsWith(':2024-05-15-10-29')), 'no key of minute 10:29')
-    t.notOk(keys.some((k) => k.endsWith(':2024-05-15-10-20+10m')), 'nor of its 10 minutes, which end with it')
-    t.ok(keys.includes(ek('model', 'edge/m', 'stats', '2024-05-15-10-30+10m')), '10 minutes from 10:30 are written')
     t.ok(keys.includes(ek('model', 'old/m', 'stats', '2024-05-15-10')), 'its hour bucket is written')
     t.ok(keys.includes(ek('model', 'edge/m', 'stats', '2024-05-15-10-30')), 'minute 10:30 is written')
     t.ok(keys.includes(ik('model', 'requests', '2024-05-15-10-30')))

@@ -4,15 +4,18 @@
  * still open to events (distinct ids in each hour, the longest ids the API accepts, every minute of
  * the last two hours, model lists up to their cap, back-dated events included), then Redis's keys
  * under `metrics:` are counted by family and their MEMORY USAGE summed, and both stay within the
- * formula. One more id of any kind, in the current hour or a past one, is refused; so is one more
- * model-list entry; and a restarted instance still knows a past hour is full.
+ * formula, before and after a sealer pass moves the closed buckets into blocks. One more id of any
+ * kind, in the current hour or a past one, is refused; so is one more model-list entry; and a
+ * restarted instance still knows a past hour is full.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { defaultConfig, type Config } from '../../src/config.js'
+import { Sealer } from '../../src/ingest/sealer.js'
 import { HOUR_MS, MINUTE_MS } from '../../src/metrics/buckets.js'
-import { startRedis } from '../helpers/redis.js'
+import { decodeBlock, type Snapshot } from '../../src/store/layout.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 const R = 2
 const MAX = { model: 3, provider: 2, gateway: 2, model_gateway: 4, model_provider: 3 }
@@ -21,19 +24,22 @@ const CATALOG = 40
 /** The bound of docs/operations.md for these settings; `n`: instance ids that wrote in the last 24 h. */
 function memoryBound (c: { R: number, M: number, P: number, G: number, MG: number, MP: number, C: number, n: number, modelBytes: number, nameBytes: number }): { keys: Record<string, number>, bytes: number } {
   const H = c.R + 2 // hour buckets open to writes: R kept after the current one, the current, the next
-  const TEN = 14 // 10-minute buckets (kept 2 h, 5 minutes ahead)
   const MIN = 126 // minute buckets (kept 2 h, the current, 5 ahead)
+  const TEN = 14 // the 10 minutes those minutes span, each one sealed block
   const PMIN = 66 // pairs' minute buckets (kept 1 h)
-  const T = H + TEN + MIN
+  const T = H + MIN
   const keys = {
-    model: c.M * (7 * H + 4 * (TEN + MIN)),
+    model: c.M * (7 * H + 4 * MIN),
     pair: 2 * (c.MG + c.MP) * (H + PMIN),
-    provider: c.P * (6 * H + 5 * (TEN + MIN)),
-    gateway: c.G * (7 * H + 5 * (TEN + MIN)),
-    index: 10 * (H + MIN),
+    provider: c.P * (6 * H + 5 * MIN),
+    gateway: c.G * (7 * H + 5 * MIN),
+    index: 11 * (H + MIN),
     list: Math.floor(c.C * H / 2),
     marker: (c.n + 1) * (c.M + c.P + c.G) * (c.R + 26) + 5 * c.n,
-    other: 5
+    // Sealed blocks: one per hash tag and hour or 10 minutes; one seal index per tag.
+    sealed: (c.M + c.P + c.G + 5) * (H + TEN),
+    seals: (c.M + c.P + c.G) * H + 5,
+    other: 7
   }
   const pairBytes = c.modelBytes + 1 + c.nameBytes
   const idField = (bytes: number): number => 192 + 1.25 * bytes
@@ -41,7 +47,9 @@ function memoryBound (c: { R: number, M: number, P: number, G: number, MG: numbe
   const keyBytes = (idBytes: number): number => 256 + 1.25 * (64 + idBytes)
   const enc = (bytes: number): number => Math.min(3 * bytes, 4 * 256)
   const overhead = (keys.model + keys.list) * keyBytes(enc(c.modelBytes)) + keys.pair * keyBytes(enc(c.modelBytes) + enc(c.nameBytes)) +
-    (keys.provider + keys.gateway) * keyBytes(enc(c.nameBytes)) + keys.marker * keyBytes(enc(c.modelBytes)) + (keys.index + keys.other) * keyBytes(0)
+    (keys.provider + keys.gateway) * keyBytes(enc(c.nameBytes)) + keys.marker * keyBytes(enc(c.modelBytes)) + (keys.index + keys.other) * keyBytes(0) +
+    // A block holds the fields of the hashes it took (counted below, in fewer bytes); a seal index a period a field.
+    keys.sealed * keyBytes(enc(c.modelBytes)) + keys.seals * (keyBytes(enc(c.modelBytes)) + 2 * (H + TEN) * 64)
   const STATS = 28 * 128
   const fields =
     // entity stats and histograms (ttft, total ≤ 579 bins; tps ≤ 790; fetch_rt ≤ 579), every resolution
@@ -59,14 +67,44 @@ function memoryBound (c: { R: number, M: number, P: number, G: number, MG: numbe
   return { keys, bytes: overhead + fields }
 }
 
+const idField = (bytes: number): number => 192 + 1.25 * bytes
+
 /**
  * The most one key may use (docs/operations.md): 256 B + 1.25 × its name, and per field what its
  * family's fields may use at most. `fields`: how many it holds, for the families whose field count
  * the formula bounds elsewhere (model lists, the fetches that carried them).
  */
 function keyBound (key: string, fields: number): number {
-  const idField = (bytes: number): number => 192 + 1.25 * bytes
-  const family = /:([a-z_]+):[^:]+$/.exec(key)?.[1] ?? ''
+  const family = key.endsWith(':seals') ? 'seals' : /:([a-z_]+):[^:]+$/.exec(key)?.[1] ?? ''
+  return 256 + 1.25 * Buffer.byteLength(key) + (PER_FIELD[family] ?? 64) * (family === 'catalog' || family === 'catalog_fetches' ? fields : 1)
+}
+
+/** The families of a block's parts (src/store/layout.ts), pairs apart. */
+const PART_FAMILY: Record<string, string> = {
+  s: 'stats', t: 'ttft', T: 'total', p: 'tps', f: 'fetch_rt', m: 'models', g: 'gateways', P: 'providers', S: 'status', c: 'catalog_fetches', r: 'requests', o: 'successes', F: 'requests'
+}
+
+/**
+ * A block: 256 B + 1.25 × its name, and for each field of each part of each snapshot what a field of
+ * the part's family may use in a hash (a part stored as 1, a pair equal to its model, takes a byte).
+ */
+function blockBound (key: string, snaps: Snapshot[]): number {
+  let bytes = 256 + 1.25 * Buffer.byteLength(key)
+  for (const snap of snaps) {
+    for (const parts of Object.values(snap)) {
+      for (const [part, stored] of Object.entries(parts)) {
+        if (stored === 1) continue
+        const family = /^[gp]:.*:d$/.test(part) ? 'dists' : /^[gp]:.*:s$/.test(part) ? 'stats' : PART_FAMILY[part] ?? ''
+        const fields = Math.floor(stored.length / 2)
+        bytes += family === 'stats' || family === 'catalog_fetches' || family === 'status' ? fields * 128 : fields * (family === 'models' || family === 'requests' || family === 'successes' ? idField(321) : family === 'gateways' || family === 'providers' ? idField(64) : 64)
+      }
+    }
+  }
+  return bytes
+}
+
+const PER_FIELD: Record<string, number> = {}
+{
   const perFamily: Record<string, number> = {
     stats: 28 * 128,
     ttft: 579 * 64,
@@ -79,15 +117,20 @@ function keyBound (key: string, fields: number): number {
     gateways: MAX.gateway * idField(64),
     providers: MAX.provider * idField(64),
     requests: Math.max(MAX.model * idField(256), MAX.model_gateway * idField(321), MAX.model_provider * idField(321), MAX.gateway * idField(64)),
-    catalog: fields * idField(256),
-    catalog_fetches: fields * 128
+    catalog: idField(256),
+    catalog_fetches: 128,
+    seals: 2 * (R + 2 + 14) * 64
   }
   perFamily.successes = perFamily.requests!
-  return 256 + 1.25 * Buffer.byteLength(key) + (perFamily[family] ?? 64)
+  perFamily.fetches = MAX.gateway * idField(64)
+  Object.assign(PER_FIELD, perFamily)
 }
 
 /** The family a key belongs to, for the count by family. */
 function familyOf (key: string): string {
+  if (key === 'metrics:schema') return 'other'
+  if (/^metrics:(model|provider|gateway|index):\{[^}]*\}:sealed:/.test(key)) return 'sealed'
+  if (/^metrics:(model|provider|gateway|index):\{[^}]*\}:seals$/.test(key)) return 'seals'
   if (/^metrics:index:\{[a-z_]+\}:flushed:/.test(key)) return 'marker'
   if (key.startsWith('metrics:index:')) return 'index'
   if (key.startsWith('metrics:job:') || key.startsWith('metrics:quota:')) return 'other'
@@ -216,7 +259,21 @@ t.test('with every cap filled in every hour, Redis holds no more than the formul
   t.equal((await post(app, 'chat', { model: old.model(1), provider: old.provider(1), gateway: old.gateway(0), success: true, timestamp: past })).statusCode, 202, 'its known ids pass')
   t.ok(await app.ingestBuffer.flush())
 
-  // What Redis holds.
+  // What Redis holds, as the flushes left it, and again once a sealer pass has moved every closed
+  // bucket into blocks.
+  const bound = memoryBound({ R, M: MAX.model, P: MAX.provider, G: MAX.gateway, MG: MAX.model_gateway, MP: MAX.model_provider, C: CATALOG, n: 2, modelBytes: 256, nameBytes: 64 })
+  const live = await measure(t, redis, bound, 'as flushed')
+  t.ok((live.byFamily.model ?? 0) >= MAX.model * 7 * 2, `the fill reached the model caps of at least two hours (${live.byFamily.model} model keys)`)
+  const sealer = new Sealer({ store: app.metricsStore, retentionHours: R, log: app.log, member: 'caps' })
+  const pass = await sealer.pass(Date.now())
+  t.ok(pass.units > 0, `a sealer pass: ${pass.periods} periods, ${pass.units} units, ${pass.bytes} bytes`)
+  const sealed = await measure(t, redis, bound, 'sealed')
+  t.ok((sealed.byFamily.sealed ?? 0) > 0, `${sealed.byFamily.sealed} blocks`)
+  t.ok(sealed.bytes < live.bytes, `sealing shrinks what Redis holds: ${live.bytes} B in ${live.keys} keys → ${sealed.bytes} B in ${sealed.keys} keys`)
+})
+
+/** Redis's keys under `metrics:` by family, each within its own bound, and all within the formula. */
+async function measure (t: Test, redis: TestRedis, bound: ReturnType<typeof memoryBound>, label: string): Promise<{ keys: number, bytes: number, byFamily: Record<string, number> }> {
   const keys: string[] = []
   let cursor = '0'
   do {
@@ -229,25 +286,25 @@ t.test('with every cap filled in every hour, Redis holds no more than the formul
   let over = 0
   let largest = { key: '', bytes: 0 }
   for (const key of keys) {
-    byFamily[familyOf(key)] = (byFamily[familyOf(key)] ?? 0) + 1
+    const family = familyOf(key)
+    byFamily[family] = (byFamily[family] ?? 0) + 1
     const used = Number(await redis.client.memory('USAGE', key, 'SAMPLES', 0))
     bytes += used
     if (used > largest.bytes) largest = { key, bytes: used }
-    const allowed = keyBound(key, await redis.client.type(key) === 'hash' ? await redis.client.hlen(key) : 0)
+    const type = await redis.client.type(key)
+    const allowed = family === 'sealed' ? blockBound(key, decodeBlock((await redis.client.getBuffer(key))!)) : keyBound(key, type === 'hash' ? await redis.client.hlen(key) : 0)
     if (used > allowed) {
       over++
-      t.fail(`${key.slice(0, 120)}…: ${used} B > ${allowed} B`)
+      t.fail(`${label}: ${key.slice(0, 120)}…: ${used} B > ${allowed} B`)
     }
   }
-  t.equal(over, 0, `every key within its own bound (the largest: ${largest.bytes} B, ${largest.key.replace(/x{20,}/g, '…')})`)
-  const bound = memoryBound({ R, M: MAX.model, P: MAX.provider, G: MAX.gateway, MG: MAX.model_gateway, MP: MAX.model_provider, C: CATALOG, n: 2, modelBytes: 256, nameBytes: 64 })
-  t.equal(byFamily.unknown, undefined, 'every key belongs to a family of the formula')
+  t.equal(over, 0, `${label}: every key within its own bound (the largest: ${largest.bytes} B, ${largest.key.replace(/x{20,}/g, '…')})`)
+  t.equal(byFamily.unknown, undefined, `${label}: every key belongs to a family of the formula`)
   for (const [family, n] of Object.entries(byFamily)) {
-    t.ok(n <= bound.keys[family]!, `${family}: ${n} keys ≤ ${bound.keys[family]}`)
+    t.ok(n <= bound.keys[family]!, `${label}: ${family}: ${n} keys ≤ ${bound.keys[family]}`)
   }
   const maxKeys = Object.values(bound.keys).reduce((a, b) => a + b, 0)
-  t.ok(keys.length <= maxKeys, `${keys.length} keys ≤ ${maxKeys}`)
-  t.ok(bytes <= bound.bytes, `MEMORY USAGE ${bytes} B ≤ ${Math.round(bound.bytes)} B`)
-  // The fill reached what a client can reach in the time the test has: most of the hour keys the formula allows.
-  t.ok((byFamily.model ?? 0) >= MAX.model * 7 * 2, `the fill reached the model caps of at least two hours (${byFamily.model} model keys)`)
-})
+  t.ok(keys.length <= maxKeys, `${label}: ${keys.length} keys ≤ ${maxKeys}`)
+  t.ok(bytes <= bound.bytes, `${label}: MEMORY USAGE ${bytes} B ≤ ${Math.round(bound.bytes)} B`)
+  return { keys: keys.length, bytes, byFamily }
+}

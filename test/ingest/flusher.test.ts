@@ -37,30 +37,32 @@ t.test('Flusher treats a store that rejects as a failed flush and keeps everythi
 t.test('Flusher.hasRoomFor counts fetch events near the limit', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
-  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 6, retentionHours: 168, log })
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 4, retentionHours: 168, log })
   const fetchOf = (gateway: string) => ({ gateway, success: true, errorType: null, modelCount: 1, responseTimeMs: 1, ts: Date.now() })
   t.ok(f.hasRoomFor([], [fetchOf('g1')]))
   f.addFetch(fetchOf('g1'))
-  t.equal(f.bufferedKeys, 3, 'a gateway in its minute, 10-minute and hour buckets')
+  t.equal(f.bufferedKeys, 2, 'a gateway in its minute and hour buckets')
   t.ok(f.hasRoomFor([], [fetchOf('g1'), fetchOf('g1'), fetchOf('g1')]), 'the same gateway-minute adds nothing (exact count near the limit)')
   f.addFetch(fetchOf('g2'))
-  t.notOk(f.hasRoomFor([], [fetchOf('g3')]), 'a third gateway would need 3 more entity-buckets than the 6 allowed')
+  t.equal(f.bufferedKeys, 4)
+  t.notOk(f.hasRoomFor([], [fetchOf('g3')]), 'a third gateway would need 2 more entity-buckets than the 4 allowed')
 })
 
-t.test('Flusher.hasRoomFor: a chat event may hold 13 entity-buckets, a model list one more', async (t) => {
+t.test('Flusher.hasRoomFor: a chat event may hold 10 entity-buckets, a model list one more', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
-  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 15, retentionHours: 168, log })
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 12, retentionHours: 168, log })
   const chat = (model: string) => ({ model, provider: 'p', gateway: 'g', success: true, errorType: null, ttftMs: undefined, totalMs: undefined, inputTokens: undefined, outputTokens: undefined, ts: Date.now() })
   const withList = (gateway: string) => ({ gateway, success: true, errorType: null, modelCount: 1, responseTimeMs: 1, ts: Date.now(), models: ['a/1'] })
-  t.ok(f.hasRoomFor([chat('a/1')]), 'model, provider and gateway by minute, 10 minutes and hour, both pairs by minute and hour: 13')
+  t.ok(f.hasRoomFor([chat('a/1')]), 'model, provider and gateway by minute and hour, both pairs by minute and hour: 10')
   f.addChat(chat('a/1'))
-  t.equal(f.bufferedKeys, 13)
+  t.equal(f.bufferedKeys, 10)
   t.ok(f.hasRoomFor([], [withList('g')]), 'a known gateway with a model list: 1 more')
   f.addFetch(withList('g'))
-  t.equal(f.bufferedKeys, 14)
-  t.ok(f.hasRoomFor([], [withList('g')]), 'one more list: 15')
-  t.notOk(f.hasRoomFor([], [withList('g'), withList('g')]), 'two more: 16, beyond the 15 allowed')
+  t.equal(f.bufferedKeys, 11)
+  t.ok(f.hasRoomFor([], [withList('g')]), 'one more list: 12')
+  t.notOk(f.hasRoomFor([], [withList('g'), withList('g')]), 'two more: 13, beyond the 12 allowed')
+  t.notOk(f.hasRoomFor([], [withList('g2')]), 'a new gateway with a list: 3 more, beyond')
 })
 
 /** `n` chat events, one per model, so that each is a combination and an entity of its own. */
@@ -214,8 +216,8 @@ t.test('groups the store refuses are set aside: at most 100 kept, for a day; deg
 t.test('a claimed keyed request waits for room in the buffer, then lands once', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
-  // Room for one model's 13 entity-buckets: the second keyed request (another model) must wait.
-  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 20, retentionHours: 168, log })
+  // Room for one model's 10 entity-buckets: the second keyed request (another model) must wait.
+  const f = new Flusher({ store, intervalMs: 10, maxBufferedKeys: 15, retentionHours: 168, log })
   const chat = (model: string) => ({ model, provider: model, gateway: model, success: true, errorType: null, ttftMs: 1, totalMs: 2, inputTokens: undefined, outputTokens: undefined, ts: Date.now() })
   f.addChat(chat('room/a'))
   t.ok(f.hasRoomFor([chat('room/b')], [], true), 'keyed events are bounded by count only')
