@@ -147,7 +147,7 @@ export interface paths {
         };
         /**
          * One point per bucket of a metric of a model, provider or gateway
-         * @description Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID. The points are the last of trends computed over 6, 24, 72 or 168 hours (by minute: 2 hours), shared by every hours value up to it.
+         * @description Oldest first, the current bucket last, empty buckets included (count 0, value null). model=ID is short for type=model&id=ID. metric=tokens: every point carries input_tokens and output_tokens, the sums over the requests of its bucket; value is their sum, count the requests. The points are the last of trends computed over 6, 24, 72 or 168 hours (by minute: 2 hours), shared by every hours value up to it.
          */
         get: operations["getTrends"];
         put?: never;
@@ -473,6 +473,10 @@ export interface components {
             };
             ttft_ms: components["schemas"]["Stats"];
             total_time_ms: components["schemas"]["Stats"];
+            /** @description tokens: the sum of the input_tokens of the requests counted, successful or not; a request without input_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+            input_tokens: number;
+            /** @description tokens: the sum of the output_tokens of the requests counted, successful or not; a request without output_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+            output_tokens: number;
             output_tokens_per_second: components["schemas"]["Stats"];
             health_score: number | null;
             /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
@@ -522,6 +526,10 @@ export interface components {
                 health_score: number | null;
                 success_rate: number | null;
                 requests: number;
+                /** @description tokens: the sum of the input_tokens of the requests counted, successful or not; a request without input_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                input_tokens: number;
+                /** @description tokens: the sum of the output_tokens of the requests counted, successful or not; a request without output_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                output_tokens: number;
                 ttft_p50_ms: number | null;
                 total_time_p50_ms: number | null;
                 /** @description 100 × successes / (requests − rate_limit errors), 2 decimals; null when nothing is left */
@@ -550,6 +558,10 @@ export interface components {
                 };
                 ttft_ms: components["schemas"]["Stats"];
                 total_time_ms: components["schemas"]["Stats"];
+                /** @description tokens: the sum of the input_tokens of the requests counted, successful or not; a request without input_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                input_tokens: number;
+                /** @description tokens: the sum of the output_tokens of the requests counted, successful or not; a request without output_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                output_tokens: number;
                 health_score: number | null;
             }[];
         };
@@ -1081,8 +1093,8 @@ export interface operations {
                 id?: string;
                 /** @description short form of type=model&id=ID */
                 model?: string;
-                metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors";
-                /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics */
+                metric?: "ttft" | "total_time" | "output_tokens_per_second" | "success_rate" | "requests" | "errors" | "tokens";
+                /** @description for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics and tokens */
                 stat?: "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99";
                 /** @description the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares */
                 hours?: number;
@@ -1114,6 +1126,10 @@ export interface operations {
                             t: string;
                             count: number;
                             value: number | null;
+                            /** @description tokens: the sum of the input_tokens of the requests counted, successful or not; a request without input_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                            input_tokens?: number;
+                            /** @description tokens: the sum of the output_tokens of the requests counted, successful or not; a request without output_tokens adds nothing. Exact below 2^53 (9 × 10^15); beyond, the nearest double */
+                            output_tokens?: number;
                         }[];
                     };
                 };
