@@ -52,35 +52,59 @@ export function planFetch (keys: readonly string[]): FetchPlan {
 }
 
 /**
- * Decoded blocks, by key: a sealed block changes only when a later seal appends to it, so a block
- * fetched again with the same bytes is not decoded again. Bounded by the bytes of the blocks held.
+ * Decoded blocks, by key. A sealed block only grows (a later seal appends to it), so its length says
+ * which version it is: the fetch names the length held (`s<length>`) and Redis sends the block again
+ * only when it has changed. A block is decoded once per version; bounded by the bytes of the blocks held.
  */
 export class BlockCache {
-  readonly #cache: LRUCache<string, { raw: Buffer, snaps: Snapshot[] }>
+  readonly #cache: LRUCache<string, HeldBlock>
   constructor (maxBytes = 32 * 1024 * 1024) {
-    this.#cache = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, v.raw.length * 4) })
+    this.#cache = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v) => Math.max(1, v.length * 4) })
   }
 
-  get (key: string, raw: Buffer): Snapshot[] {
+  /** The block held for `key`, if any. */
+  held (key: string): HeldBlock | undefined {
+    return this.#cache.get(key)
+  }
+
+  /** The snapshots of a block fetched whole, decoded and kept. */
+  decode (key: string, raw: Buffer): Snapshot[] {
     if (raw.length === 0) return []
-    const hit = this.#cache.get(key)
-    if (hit !== undefined && hit.raw.equals(raw)) return hit.snaps
     const snaps = decodeBlock(raw)
-    this.#cache.set(key, { raw, snaps })
+    this.#cache.set(key, { length: raw.length, snaps })
     return snaps
   }
+}
+
+export interface HeldBlock { length: number, snaps: Snapshot[] }
+
+/** What the fetch script is told of each key: its kind, and for a block held here, its length. */
+export function fetchArgs (plan: FetchPlan, blocks: BlockCache): { args: string[], held: Array<HeldBlock | undefined> } {
+  const held: Array<HeldBlock | undefined> = []
+  const args = plan.kinds.map((kind, i) => {
+    if (kind !== 's') return kind
+    const h = blocks.held(plan.keys[i]!)
+    held[i] = h
+    return h === undefined ? 's' : `s${h.length}`
+  })
+  return { args, held }
 }
 
 /** Each fetched key's content: a live hash as field/value pairs, a block's snapshots. */
 export interface Fetched { hashes: Array<Array<string | number>>, blocks: Snapshot[][] }
 
-export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache): Fetched {
+/** The script's answer for a block that has not changed since it was fetched. */
+const SAME = 0x3d
+
+export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache, held: Array<HeldBlock | undefined> = []): Fetched {
   const hashes: Array<Array<string | number>> = []
   const decoded: Snapshot[][] = []
   plan.keys.forEach((key, i) => {
     const raw = replies[i]!
     if (plan.kinds[i] === 's') {
-      decoded[i] = blocks.get(key, raw)
+      const h = held[i]
+      // The snapshots held when the fetch was asked for: an eviction since does not lose them.
+      decoded[i] = raw.length === 1 && raw[0] === SAME && h !== undefined ? h.snaps : blocks.decode(key, raw)
       hashes[i] = []
     } else if (plan.kinds[i] === 'x') {
       hashes[i] = []

@@ -117,7 +117,8 @@ return 1
 
 /**
  * FETCH: the raw contents of KEYS (one hash slot), in one atomic call; ARGV[i] says what KEYS[i] is:
- * `s` a sealed block (the string as it is, '' when absent); `x` a seal index (read, not returned);
+ * `s` a sealed block (the string as it is, '' when absent; `s<length>` when the service holds it at that
+ * length: then '=' when it still has that length); `x` a seal index (read, not returned);
  * `h` a live hash (its fields and values joined by NUL, which no name or value holds), followed by
  * `<index>|<period>|<sub>` when it may be sealed: then it is not read when its seal index (KEYS[index])
  * says its sub-bucket is sealed and its period has had no late write. Nothing is merged here: the service merges (src/store/
@@ -142,8 +143,15 @@ local function skip(a)
 end
 for k = 1, #KEYS do
   local a = ARGV[k]
-  if a == 's' then
-    out[k] = redis.call('GET', KEYS[k]) or ''
+  if string.byte(a) == 115 then
+    -- 's<length>': the service holds this block at that length; blocks only grow, so the same
+    -- length is the same block, answered '=' (no block is one byte).
+    local held = tonumber(string.sub(a, 2))
+    if held and redis.call('STRLEN', KEYS[k]) == held then
+      out[k] = '='
+    else
+      out[k] = redis.call('GET', KEYS[k]) or ''
+    end
   elseif a == 'x' or skip(a) then
     out[k] = ''
   else

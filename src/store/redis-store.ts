@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
-import { BlockCache, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
+import { BlockCache, fetchArgs, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
 import { LAYOUT_VERSION, locate, SCHEMA_KEY, SCHEMA_TTL_MS, sealsKey, type SealUnit } from './layout.js'
 import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
 import { MARKER_TTL_MS, MAX_PART_OPS, PARTS_PER_GROUP, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
@@ -225,10 +225,11 @@ export class RedisStore implements MetricsStore {
   /** Fetches the stored keys behind `keys` (live hashes and their blocks): one script call per list. */
   async #fetch (lists: ReadonlyArray<readonly string[]>): Promise<Array<{ plan: ReturnType<typeof planFetch>, got: ReturnType<typeof unpack> }>> {
     const plans = lists.map(planFetch)
-    const results = await this.#batch(plans.map((p) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...p.kinds)))
+    const asked = plans.map((p) => fetchArgs(p, this.#blocks))
+    const results = await this.#batch(plans.map((p, i) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...asked[i]!.args)))
     return results.map(([err, value], i) => {
       if (err !== null) throw err
-      return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks) }
+      return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks, asked[i]!.held) }
     })
   }
 

@@ -12,7 +12,7 @@ import t from 'tap'
 import { Aggregator } from '../../src/ingest/aggregator.js'
 import { bucketName, HOUR_MS, MINUTE_MS } from '../../src/metrics/buckets.js'
 import type { ChatErrorType, ChatEvent, EntityType, FetchEvent, IndexedType } from '../../src/metrics/events.js'
-import { BlockCache } from '../../src/store/fetch.js'
+import { BlockCache, fetchArgs, planFetch, unpack } from '../../src/store/fetch.js'
 import { decodeBlock, entitySealUnits, indexSealUnit, partOf, type Period, type SealUnit, type Snapshot } from '../../src/store/layout.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { RedisStore } from '../../src/store/redis-store.js'
@@ -606,21 +606,30 @@ t.test('a 3-master cluster', async (t) => {
   for (const [name, fn] of SCENARIOS) await t.test(name, async (t) => { await fn(t, ctx) })
 })
 
-t.test('BlockCache: a block is decoded once for the same bytes, again when they change', async (t) => {
+t.test('BlockCache: a block is fetched and decoded once per length, again when it grows', async (t) => {
   const { encode } = await import('@msgpack/msgpack')
   const one = Buffer.from(encode({ h: { r: ['a', 1] } }))
   const two = Buffer.concat([one, Buffer.from(encode({ h: { r: ['b', 2] } }))])
+  const plan = planFetch(['metrics:model:{a/b}:stats:2024-05-15-10'])
+  const block = plan.keys.findIndex((_, i) => plan.kinds[i] === 's')
   const cache = new BlockCache()
-  t.strictSame(cache.get('k', Buffer.alloc(0)), [], 'an absent block: no snapshots')
-  const first = cache.get('k', one)
+  const replies = (raw: Buffer): Buffer[] => plan.keys.map((_, i) => i === block ? raw : Buffer.alloc(0))
+  t.equal(fetchArgs(plan, cache).args[block], 's', 'a block not held: asked for whole')
+  t.strictSame(unpack(plan, replies(Buffer.alloc(0)), cache).blocks[block], [], 'an absent block: no snapshots')
+  const first = unpack(plan, replies(one), cache).blocks[block]!
   t.equal(first.length, 1)
-  t.equal(cache.get('k', Buffer.from(one)), first, 'the same bytes: the decoded snapshots again')
-  const second = cache.get('k', two)
+  const asked = fetchArgs(plan, cache)
+  t.equal(asked.args[block], `s${one.length}`, 'a block held: asked for with its length')
+  t.equal(unpack(plan, replies(Buffer.from('=')), cache, asked.held).blocks[block], first, 'the same length: the snapshots held, not decoded again')
+  const second = unpack(plan, replies(two), cache, asked.held).blocks[block]!
   t.equal(second.length, 2, 'an appended snapshot is seen')
   t.strictSame(partOf(second[1]!, 'h', 'r'), ['b', 2])
+  t.equal(fetchArgs(plan, cache).args[block], `s${two.length}`)
+  // Evicted between the question and the answer: the snapshots held when asked still answer.
   const tiny = new BlockCache(two.length * 4)
-  const a = tiny.get('a', two)
-  tiny.get('b', two)
-  t.not(tiny.get('a', two), a, 'bounded by bytes: the least recent is decoded again')
-  t.strictSame(tiny.get('a', two), a)
+  unpack(plan, replies(two), tiny)
+  const held = fetchArgs(plan, tiny)
+  unpack(planFetch(['metrics:model:{c/d}:stats:2024-05-15-10']), planFetch(['metrics:model:{c/d}:stats:2024-05-15-10']).keys.map((k) => k.includes(':sealed:') ? two : Buffer.alloc(0)), tiny)
+  t.equal(tiny.held(plan.keys[block]!), undefined, 'bounded by bytes: the least recent leaves')
+  t.equal(unpack(plan, replies(Buffer.from('=')), tiny, held.held).blocks[block]!.length, 2)
 })
