@@ -261,7 +261,7 @@ t.test('the sealer on a timer: the instance that claims the minute passes; error
   }
   b.store.claim = async (key, member, expireAt) => {
     if (!waits.has(key)) waits.set(key, aClaimed(key))
-    await Promise.race([waits.get(key), new Promise((resolve) => setTimeout(resolve, 2000))])
+    await Promise.race([waits.get(key), new Promise((resolve) => setTimeout(resolve, 10_000))])
     const won = await stores[1]!.claim(key, member, expireAt)
     claims.push(['b', key, won])
     return won
