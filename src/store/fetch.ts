@@ -28,7 +28,20 @@ function placesOf (key: string): Array<[string, Location | null]> {
   return p
 }
 
+/**
+ * Plans by the keys they read: a dashboard asks for the same lists of buckets (a model's day, its
+ * minutes behind the state) again and again, and a plan depends on nothing but the keys.
+ */
+const plans = new LRUCache<string, FetchPlan>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (p, list) => list.length * 2 + p.keys.length * 160 })
+
 export function planFetch (keys: readonly string[]): FetchPlan {
+  const list = keys.join('\n')
+  let plan = plans.get(list)
+  if (plan === undefined) plans.set(list, plan = planOf(keys))
+  return plan
+}
+
+function planOf (keys: readonly string[]): FetchPlan {
   const plan: FetchPlan = { keys: [], kinds: [], sources: [] }
   const at = new Map<string, number>()
   const indexOf = (key: string, kind: string): number => {
