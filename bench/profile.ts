@@ -11,6 +11,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { FastifyBaseLogger } from 'fastify'
+import { Sealer } from '../src/ingest/sealer.js'
 import { RedisStore } from '../src/store/redis-store.js'
 import { spawnRedis, stopProcess } from '../test/helpers/redis.js'
 import { serve } from './lib/procs.js'
@@ -75,6 +77,8 @@ async function main (): Promise<void> {
       await store.connect(2000)
       const weights = zipf(300)
       await seedTraffic(store, { models: 300, hours: Number(values.hours), ratePerSec: (m) => 100 * (weights[m] ?? 0) })
+      // Sealed as the service's sealer leaves it, as in `npm run bench`.
+      await new Sealer({ store, retentionHours: 168, log: { debug () {}, warn () {} } as unknown as FastifyBaseLogger, member: 'profile' }).pass(Date.now())
       await store.close()
     }
     const server = await serve(ENTRY[scenario!.server], { REDIS_URL: redisUrl, ...scenario!.env }, ['--cpu-prof', '--cpu-prof-dir', profiles])
