@@ -32,7 +32,7 @@ function placesOf (key: string): Array<[string, Location | null]> {
  * Plans by the keys they read: a dashboard asks for the same lists of buckets (a model's day, its
  * minutes behind the state) again and again, and a plan depends on nothing but the keys.
  */
-const plans = new LRUCache<string, FetchPlan>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (p, list) => list.length * 2 + p.keys.length * 160 })
+const plans = new LRUCache<string, FetchPlan>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (p, list) => 1 + list.length * 2 + p.keys.length * 160 })
 
 export function planFetch (keys: readonly string[]): FetchPlan {
   const list = keys.join('\n')
