@@ -66,11 +66,11 @@ export async function openSse (url: string, headers: Record<string, string> = {}
   return { status: res.status, headers: res.headers, events, comments, next, ended, close: () => { ctrl.abort() } }
 }
 
-/** Polls `cond` every 20 ms until it holds; fails after `timeoutMs`. */
-export async function until (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/** Polls `cond` every `everyMs` (20 ms) until it holds; fails after `timeoutMs`. */
+export async function until (cond: () => boolean, what: string, timeoutMs = 10_000, everyMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
 }
