@@ -51,13 +51,14 @@ t.test('a client whose connection takes nothing for stallMs is dropped, even wit
 
 t.test('a slow client that drains now and then is kept', async (t) => {
   let closed = false
-  const conn = new SseConnection({ heartbeatMs: 10, maxBufferedBytes: 1 << 20, stallMs: 40, retryMs: 1000, onClose: () => { closed = true } })
-  // Takes each chunk 15 ms after it came: always behind, never stalled for 40 ms.
+  // A stall limit far above a loaded machine's timer delays, and well within the test's wait.
+  const conn = new SseConnection({ heartbeatMs: 10, maxBufferedBytes: 1 << 20, stallMs: 300, retryMs: 1000, onClose: () => { closed = true } })
+  // Takes each chunk 15 ms after it came: always behind (a heartbeat every 10 ms), never stalled for 300 ms.
   const response = new Writable({ highWaterMark: 1, write: (_c, _e, cb) => { setTimeout(cb, 15) } })
   conn.attach(new EventEmitter(), response)
   conn.body.pipe(response)
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.notOk(closed, 'still open after 300 ms')
+  await new Promise((resolve) => setTimeout(resolve, 900))
+  t.notOk(closed, 'still open after 900 ms, three stall limits')
   conn.end()
   await until(() => closed, 'onClose')
 })
