@@ -15,10 +15,6 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 
-// Bounded by its work (packing, installing, type-checking under four resolutions), not by time: on a
-// loaded machine it outlasts the suite's default limit per file.
-t.setTimeout(300_000)
-
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PKG_DIR = join(ROOT, 'packages/client')

@@ -7,10 +7,6 @@ import { defaultConfig, type Config } from '../../src/config.js'
 import { AUTH_FAILURES_PER_MINUTE } from '../../src/plugins/limits.js'
 import { build } from '../helpers/app.js'
 
-// Bounded by its count (60 000 requests through the app), not by time: on a loaded machine it
-// outlasts the suite's default limit per file.
-t.setTimeout(300_000)
-
 const INGEST = 'ingest-token-aaaaaaaaaaaa'
 const READ = 'read-token-cccccccccccccc'
 const event = { model: 'acme/m1', success: true, ttft_ms: 100 }
