@@ -69,26 +69,6 @@ export function emptyTally (): Tally {
   return { requests: 0, successes: 0, rateLimited: 0, ttft: { n: 0, sum: 0, min: 0, max: 0 }, ttftBins: new Map() }
 }
 
-/** Adds `b` into `a`. */
-export function addTally (a: Tally, b: Tally): Tally {
-  a.requests += b.requests
-  a.successes += b.successes
-  a.rateLimited += b.rateLimited
-  if (b.ttft.n > 0) {
-    a.ttft = a.ttft.n === 0
-      ? { ...b.ttft }
-      : { n: a.ttft.n + b.ttft.n, sum: a.ttft.sum + b.ttft.sum, min: Math.min(a.ttft.min, b.ttft.min), max: Math.max(a.ttft.max, b.ttft.max) }
-    for (const [bin, c] of b.ttftBins) a.ttftBins.set(bin, (a.ttftBins.get(bin) ?? 0) + c)
-  }
-  return a
-}
-
-export function sumTallies (tallies: readonly Tally[]): Tally {
-  const out = emptyTally()
-  for (const t of tallies) addTally(out, t)
-  return out
-}
-
 /** Requests that count towards uptime: rate limits are a capacity signal, not an outage. */
 export function eligible (t: Tally): number {
   return t.requests - t.rateLimited
@@ -145,10 +125,45 @@ export function condition (w: Tally, baselineP90: number | null, th: HealthThres
  */
 export function conditions (minutes: readonly Tally[], baselineP90: ReadonlyArray<number | null>, th: HealthThresholds): Condition[] {
   const out: Condition[] = []
-  for (let i = WINDOW_MINUTES - 1; i < minutes.length; i++) {
-    out.push(condition(sumTallies(minutes.slice(i - WINDOW_MINUTES + 1, i + 1)), baselineP90[i] ?? null, th))
+  // One window tally, slid a minute at a time: what enters is added, what leaves subtracted (counts
+  // and bins are integers, so exactly); the TTFT extremes are taken again over the window's minutes.
+  const w = emptyTally()
+  for (let i = 0; i < minutes.length; i++) {
+    slide(w, minutes[i]!, 1)
+    if (i >= WINDOW_MINUTES) slide(w, minutes[i - WINDOW_MINUTES]!, -1)
+    if (i < WINDOW_MINUTES - 1) continue
+    let min = Infinity
+    let max = -Infinity
+    for (let j = i - WINDOW_MINUTES + 1; j <= i; j++) {
+      const t = minutes[j]!.ttft
+      if (t.n > 0) {
+        min = Math.min(min, t.min)
+        max = Math.max(max, t.max)
+      }
+    }
+    w.ttft.min = w.ttft.n > 0 ? min : 0
+    w.ttft.max = w.ttft.n > 0 ? max : 0
+    out.push(condition(w, baselineP90[i] ?? null, th))
   }
   return out
+}
+
+/**
+ * Adds (`sign` 1) or takes back (−1) a minute's tally in a window's: counts and bins, and the TTFT
+ * count and sum of a minute that has TTFT samples (its extremes are the caller's).
+ */
+function slide (w: Tally, t: Tally, sign: 1 | -1): void {
+  w.requests += sign * t.requests
+  w.successes += sign * t.successes
+  w.rateLimited += sign * t.rateLimited
+  if (t.ttft.n === 0) return
+  w.ttft.n += sign * t.ttft.n
+  w.ttft.sum += sign * t.ttft.sum
+  for (const [bin, c] of t.ttftBins) {
+    const v = (w.ttftBins.get(bin) ?? 0) + sign * c
+    if (v === 0) w.ttftBins.delete(bin)
+    else w.ttftBins.set(bin, v)
+  }
 }
 
 export interface StateResult { status: Status, reason: string }

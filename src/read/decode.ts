@@ -14,7 +14,8 @@ export function summaryOf (stats: Fields, name: string): DistSummary {
 
 export function binsOf (hist: Fields): Map<number | typeof ZERO_BIN, number> {
   const bins = new Map<number | typeof ZERO_BIN, number>()
-  for (const [k, v] of Object.entries(hist)) bins.set(k === ZERO_BIN ? ZERO_BIN : Number(k), Number(v))
+  // for…in rather than Object.entries: no array per bin (a cold leaderboard decodes thousands of these).
+  for (const k in hist) bins.set(k === ZERO_BIN ? ZERO_BIN : Number(k), Number(hist[k]))
   return bins
 }
 
