@@ -183,15 +183,28 @@ function toFields (acc: Acc): Fields {
 
 /** The read's result slots from what one fetch brought back. */
 export function mergeRead (read: MergeRead, plan: FetchPlan, got: Fetched): Fields[] {
-  const accs: Acc[] = Array.from({ length: read.nSlots }, () => new Map())
+  const bySlot: Array<Array<{ kv: Array<string | number>, counter: boolean }>> = Array.from({ length: read.nSlots }, () => [])
   read.keys.forEach((_, i) => {
-    const acc = accs[read.slots[i]!]!
     const counter = read.counters?.[i] === true
-    for (const kv of sourcesOf(plan, got, i)) {
+    for (const kv of sourcesOf(plan, got, i)) bySlot[read.slots[i]!]!.push({ kv, counter })
+  })
+  return bySlot.map((sources) => {
+    // One source (a minute's live hash, or its part of a block, as a state's minutes mostly are):
+    // its fields are the slot's, with nothing to merge.
+    if (sources.length === 1) return fieldsOf(sources[0]!.kv)
+    const acc: Acc = new Map()
+    for (const { kv, counter } of sources) {
       for (let j = 0; j + 1 < kv.length; j += 2) mergeValue(acc, String(kv[j]), kv[j + 1]!, counter)
     }
+    return toFields(acc)
   })
-  return accs.map(toFields)
+}
+
+/** The fields of one stored hash (or block part), whose field names are unique. */
+function fieldsOf (kv: Array<string | number>): Fields {
+  const out: Fields = {}
+  for (let j = 0; j + 1 < kv.length; j += 2) setField(out, String(kv[j]), String(kv[j + 1]))
+  return out
 }
 
 /** The field names of each read key, live and sealed. */
