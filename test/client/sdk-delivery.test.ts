@@ -142,7 +142,8 @@ t.test('an answer after timeoutMs: retried with the same key, and a service hono
     }, timeoutMs * 3)
     return 'handled'
   })
-  const { c, errors, sent } = sdk(t, { baseUrl, timeoutMs, maxBatch: 100 })
+  const watch = watchingFetch()
+  const { c, errors, sent } = sdk(t, { baseUrl, timeoutMs, maxBatch: 100, fetch: watch.fetch })
   for (const i of range(100)) c.recordChat(chat(i) as never)
   await c.flush()
   await until(() => c.stats().sent === 100, 'the retry')
@@ -150,7 +151,10 @@ t.test('an answer after timeoutMs: retried with the same key, and a service hono
   t.equal(new Set(svc.attempts.map((a) => a.key)).size, 1, 'every attempt with the same Idempotency-Key')
   t.match(svc.attempts[0]?.key, KEY, 'a key of [A-Za-z0-9._:-], 1..128 characters')
   t.same(svc.applied.sort((a, b) => a - b), range(100), '100 events sent, 100 counted, each once')
-  t.same(c.stats(), { queued: 0, sent: 100, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: svc.attempts.length - 1 })
+  // Every attempt after the first is a retry, whether or not it reached the service: on a loaded
+  // machine a retry can also time out before the service's handler ever sees it.
+  t.same(c.stats(), { queued: 0, sent: 100, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: watch.calls() - 1 })
+  t.ok(watch.calls() >= svc.attempts.length, 'the service saw no attempt the SDK did not make')
   t.equal(sent.length, 100, 'onSent saw the 100 events once')
   t.same(errors, [])
 })
