@@ -263,16 +263,20 @@ function mergeSlot (into: Fields, from: Fields, counters: boolean): void {
 /** The results of `parts` (as splitReads made them from `reads`) put back together, one per read. */
 export function joinParts (reads: readonly MergeRead[], parts: readonly Part[], results: readonly Fields[][]): Fields[][] {
   const out: Array<Array<Fields | undefined>> = reads.map((r) => new Array<Fields | undefined>(r.nSlots).fill(undefined))
+  // A store's result may be shared (sealed merges are: src/store/fetch.ts): a slot fed by several
+  // parts merges into a copy of the first.
+  const copies = new Set<Fields>()
   parts.forEach((part, p) => {
     const r = reads[part.origin]!
     const slots = out[part.origin]!
     part.feeds.forEach((slot, local) => {
       const got = results[p]![local]!
-      const into = slots[slot]
+      let into = slots[slot]
       if (into === undefined) {
         slots[slot] = got
         return
       }
+      if (!copies.has(into)) copies.add(slots[slot] = into = { ...into })
       const key = r.slots.indexOf(slot)
       mergeSlot(into, got, r.counters?.[key] === true)
     })

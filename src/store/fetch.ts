@@ -128,19 +128,22 @@ export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache, 
   return { hashes, blocks: decoded }
 }
 
-/** The field/value arrays holding read key `i`: its live hashes, and their parts in each snapshot of their blocks. */
-function sourcesOf (plan: FetchPlan, got: Fetched, i: number): Array<Array<string | number>> {
-  const out: Array<Array<string | number>> = []
+type Flat = Array<string | number>
+
+/**
+ * The field/value arrays holding read key `i`: its live hashes into `live`, their parts in each
+ * snapshot of their blocks into `sealed`.
+ */
+function sourcesOf (plan: FetchPlan, got: Fetched, i: number, live: Flat[], sealed: Flat[]): void {
   for (const src of plan.sources[i]!) {
-    const live = got.hashes[src.live]!
-    if (live.length > 0) out.push(live)
+    const hash = got.hashes[src.live]!
+    if (hash.length > 0) live.push(hash)
     if (src.block < 0) continue
     for (const snap of got.blocks[src.block]!) {
       const part = partOf(snap, src.sub, src.part)
-      if (part !== undefined) out.push(part)
+      if (part !== undefined) sealed.push(part)
     }
   }
-  return out
 }
 
 type Acc = Map<string, number | string>
@@ -181,27 +184,80 @@ function toFields (acc: Acc): Fields {
   return out
 }
 
+/** Sources of one slot, each with whether its key merges as counters. */
+interface Sources { kvs: Flat[], counters: boolean[] }
+
+function mergeInto (acc: Acc, src: Sources): Acc {
+  src.kvs.forEach((kv, s) => {
+    const counter = src.counters[s]!
+    for (let j = 0; j + 1 < kv.length; j += 2) mergeValue(acc, String(kv[j]), kv[j + 1]!, counter)
+  })
+  return acc
+}
+
+/**
+ * Sealed figures merged once per version of their blocks. A block part is an array inside the
+ * snapshots decoded for one version of its block (BlockCache keeps them while the block is
+ * unchanged), so the same arrays are the same figures: a part's fields, and the merge of a slot's
+ * sealed parts (a model's 23 closed hours of a day, 7 days of one hour for a baseline), are computed
+ * once and reused while those versions are held. A block that grows is decoded anew, into new arrays.
+ * The results are frozen: readers never change them (joinParts copies before it merges into one).
+ */
+const partFields = new WeakMap<Flat, Fields>()
+const partIds = new WeakMap<Flat, number>()
+let nextPartId = 0
+const sealedMerges = new LRUCache<string, { acc: Acc, fields: Fields }>({
+  maxSize: 32 * 1024 * 1024,
+  sizeCalculation: (v, key) => key.length + 1 + v.acc.size * 96
+})
+
+function partIdOf (kv: Flat): number {
+  let id = partIds.get(kv)
+  if (id === undefined) partIds.set(kv, id = nextPartId++)
+  return id
+}
+
+function fieldsOfPart (kv: Flat): Fields {
+  let f = partFields.get(kv)
+  if (f === undefined) partFields.set(kv, f = Object.freeze(fieldsOf(kv)))
+  return f
+}
+
+function sealedMerge (sealed: Sources): { acc: Acc, fields: Fields } {
+  let key = ''
+  sealed.kvs.forEach((kv, s) => { key += `${sealed.counters[s]! ? 'c' : 'n'}${partIdOf(kv)}` })
+  let m = sealedMerges.get(key)
+  if (m === undefined) {
+    const acc = mergeInto(new Map(), sealed)
+    sealedMerges.set(key, m = { acc, fields: Object.freeze(toFields(acc)) })
+  }
+  return m
+}
+
 /** The read's result slots from what one fetch brought back. */
 export function mergeRead (read: MergeRead, plan: FetchPlan, got: Fetched): Fields[] {
-  const bySlot: Array<Array<{ kv: Array<string | number>, counter: boolean }>> = Array.from({ length: read.nSlots }, () => [])
+  const slots = Array.from({ length: read.nSlots }, () => ({ live: { kvs: [], counters: [] } as Sources, sealed: { kvs: [], counters: [] } as Sources }))
   read.keys.forEach((_, i) => {
+    const { live, sealed } = slots[read.slots[i]!]!
+    const n = [live.kvs.length, sealed.kvs.length]
+    sourcesOf(plan, got, i, live.kvs, sealed.kvs)
     const counter = read.counters?.[i] === true
-    for (const kv of sourcesOf(plan, got, i)) bySlot[read.slots[i]!]!.push({ kv, counter })
+    for (let k = n[0]!; k < live.kvs.length; k++) live.counters.push(counter)
+    for (let k = n[1]!; k < sealed.kvs.length; k++) sealed.counters.push(counter)
   })
-  return bySlot.map((sources) => {
-    // One source (a minute's live hash, or its part of a block, as a state's minutes mostly are):
-    // its fields are the slot's, with nothing to merge.
-    if (sources.length === 1) return fieldsOf(sources[0]!.kv)
-    const acc: Acc = new Map()
-    for (const { kv, counter } of sources) {
-      for (let j = 0; j + 1 < kv.length; j += 2) mergeValue(acc, String(kv[j]), kv[j + 1]!, counter)
+  return slots.map(({ live, sealed }) => {
+    if (sealed.kvs.length === 0) {
+      // One live hash (a minute's, as most of a state's minutes are): its fields, nothing to merge.
+      return live.kvs.length === 1 ? fieldsOf(live.kvs[0]!) : toFields(mergeInto(new Map(), live))
     }
-    return toFields(acc)
+    if (live.kvs.length === 0 && sealed.kvs.length === 1) return fieldsOfPart(sealed.kvs[0]!)
+    const merged = sealedMerge(sealed)
+    return live.kvs.length === 0 ? merged.fields : toFields(mergeInto(new Map(merged.acc), live))
   })
 }
 
 /** The fields of one stored hash (or block part), whose field names are unique. */
-function fieldsOf (kv: Array<string | number>): Fields {
+function fieldsOf (kv: Flat): Fields {
   const out: Fields = {}
   for (let j = 0; j + 1 < kv.length; j += 2) setField(out, String(kv[j]), String(kv[j + 1]))
   return out
@@ -211,7 +267,9 @@ function fieldsOf (kv: Array<string | number>): Fields {
 export function namesOf (plan: FetchPlan, got: Fetched, n: number): string[][] {
   return Array.from({ length: n }, (_, i) => {
     const names = new Set<string>()
-    for (const kv of sourcesOf(plan, got, i)) for (let j = 0; j < kv.length; j += 2) names.add(String(kv[j]))
+    const kvs: Flat[] = []
+    sourcesOf(plan, got, i, kvs, kvs)
+    for (const kv of kvs) for (let j = 0; j < kv.length; j += 2) names.add(String(kv[j]))
     return [...names]
   })
 }

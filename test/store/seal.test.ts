@@ -633,3 +633,41 @@ t.test('BlockCache: a block is fetched and decoded once per length, again when i
   t.equal(tiny.held(plan.keys[block]!), undefined, 'bounded by bytes: the least recent leaves')
   t.equal(unpack(plan, replies(Buffer.from('=')), tiny, held.held).blocks[block]!.length, 2)
 })
+
+t.test('mergeRead: sealed figures are merged once per version of their blocks, never changed by a reader', async (t) => {
+  const { encode } = await import('@msgpack/msgpack')
+  const { mergeRead } = await import('../../src/store/fetch.js')
+  const { joinParts, splitReads } = await import('../../src/read/budget.js')
+  const keys = ['metrics:model:{m/e}:stats:2024-05-15-10', 'metrics:model:{m/e}:stats:2024-05-15-11']
+  const read: MergeRead = { keys, slots: [0, 0], nSlots: 1 }
+  const plan = planFetch(keys)
+  const snap = (n: number, last: string): Buffer => Buffer.from(encode({ h: { s: ['n', n, 'ttft:max', '7', 'last:provider', last] } }))
+  const cache = new BlockCache()
+  const blocks = new Map([[plan.keys.indexOf('metrics:model:{m/e}:sealed:2024-05-15-10'), snap(2, '001715767200000a')], [plan.keys.indexOf('metrics:model:{m/e}:sealed:2024-05-15-11'), snap(3, '001715770800000b')]])
+  t.equal(blocks.size, 2, 'one block per hour')
+  const fetch = (live: string, changed = new Map<number, Buffer>()): Fields => {
+    const asked = fetchArgs(plan, cache)
+    const replies = plan.keys.map((_, i) => changed.get(i) ?? (blocks.has(i) ? (asked.held[i] !== undefined ? Buffer.from('=') : blocks.get(i)!) : (plan.kinds[i]!.startsWith('h') && i === plan.keys.indexOf(keys[1]!) ? Buffer.from(live) : Buffer.alloc(0))))
+    return mergeRead(read, plan, unpack(plan, replies, cache, asked.held))[0]!
+  }
+  const first = fetch('')
+  t.strictSame(first, { n: '5', 'ttft:max': '7', 'last:provider': '001715770800000b' }, 'two hours merged')
+  t.ok(Object.isFrozen(first), 'shared, so frozen')
+  t.equal(fetch(''), first, 'the same versions: the same merge, not done again')
+  const withLive = fetch('n\u00004\u0000ttft:max\u00009')
+  t.strictSame(withLive, { n: '9', 'ttft:max': '9', 'last:provider': '001715770800000b' }, 'a live hash beside a block is merged on top')
+  t.strictSame(fetch(''), first, 'and leaves the sealed merge as it was')
+  const grown = new Map([[plan.keys.indexOf('metrics:model:{m/e}:sealed:2024-05-15-11'), Buffer.concat([snap(3, '001715770800000b'), snap(10, '001715770900000c')])]])
+  const after = fetch('', grown)
+  t.strictSame(after, { n: '15', 'ttft:max': '7', 'last:provider': '001715770900000c' }, 'a block that grew: merged anew')
+  t.not(after, first)
+
+  // A slot split over several calls (the read budget) is merged into a copy, never into a shared result.
+  const parts = splitReads([read], 1)
+  t.equal(parts.length, 2)
+  const joined = joinParts([read], parts, [[after], [after], [after]].slice(0, parts.length))
+  t.equal(joined[0]![0]!.n, '30')
+  t.equal(after.n, '15', 'the shared result is unchanged')
+  const three = joinParts([{ keys: [...keys, keys[0]!], slots: [0, 0, 0], nSlots: 1 }], splitReads([{ keys: [...keys, keys[0]!], slots: [0, 0, 0], nSlots: 1 }], 1), [[after], [after], [after]])
+  t.equal(three[0]![0]!.n, '45', 'three parts: one copy, merged twice')
+})
