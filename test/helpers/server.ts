@@ -26,7 +26,7 @@ export async function spawnServer (env: Record<string, string>, port?: number): 
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
-  const deadline = Date.now() + 45_000
+  const deadline = Date.now() + 90_000
   while (!out.includes('Server listening')) {
     if (proc.exitCode !== null) throw new Error(`server exited early: ${out}`)
     if (Date.now() > deadline) {
