@@ -30,8 +30,23 @@ export function decodeStat (stats: Fields, name: string, hist: Fields, stat: Sta
   return statOf(summaryOf(stats, name), binsOf(hist), stat)
 }
 
+/**
+ * Tallies of shared (frozen) results, by the results: sealed figures are merged once per version of
+ * their blocks (src/store/fetch.ts), and decoded once with them. Such a tally is shared: read only.
+ */
+const sharedTallies = new WeakMap<Fields, WeakMap<Fields, Tally>>()
+
 /** The figures states and baselines use, from a merged stats hash and its merged TTFT histogram. */
 export function tallyOf (stats: Fields, ttftHist: Fields): Tally {
+  if (!Object.isFrozen(stats) || !Object.isFrozen(ttftHist)) return decodeTally(stats, ttftHist)
+  let byHist = sharedTallies.get(stats)
+  if (byHist === undefined) sharedTallies.set(stats, byHist = new WeakMap())
+  let t = byHist.get(ttftHist)
+  if (t === undefined) byHist.set(ttftHist, t = decodeTally(stats, ttftHist))
+  return t
+}
+
+function decodeTally (stats: Fields, ttftHist: Fields): Tally {
   return {
     requests: num(stats, 'n'),
     successes: num(stats, 'ok'),
