@@ -309,10 +309,11 @@ export function budgetedReader (store: StoreReader, budget: ReadBudget, split: S
       const results: Fields[][] = []
       try {
         for (const trip of trips) {
+          // Charged until the store has answered: the merge that follows is the service's time, not the store's.
           const end = budget.trip()
           let failed = true
           try {
-            results.push(...await store.read(trip))
+            results.push(...await store.read(trip, () => { end() }))
             failed = false
           } finally {
             end(failed)

@@ -223,10 +223,11 @@ export class RedisStore implements MetricsStore {
   }
 
   /** Fetches the stored keys behind `keys` (live hashes and their blocks): one script call per list. */
-  async #fetch (lists: ReadonlyArray<readonly string[]>): Promise<Array<{ plan: ReturnType<typeof planFetch>, got: ReturnType<typeof unpack> }>> {
+  async #fetch (lists: ReadonlyArray<readonly string[]>, answered?: () => void): Promise<Array<{ plan: ReturnType<typeof planFetch>, got: ReturnType<typeof unpack> }>> {
     const plans = lists.map(planFetch)
     const asked = plans.map((p) => fetchArgs(p, this.#blocks))
     const results = await this.#batch(plans.map((p, i) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...asked[i]!.args)))
+    answered?.()
     return results.map(([err, value], i) => {
       if (err !== null) throw err
       return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks, asked[i]!.held) }
@@ -249,9 +250,9 @@ export class RedisStore implements MetricsStore {
     })
   }
 
-  async read (reads: MergeRead[]): Promise<Fields[][]> {
+  async read (reads: MergeRead[], answered?: () => void): Promise<Fields[][]> {
     if (reads.length === 0) return []
-    const fetched = await this.#fetch(reads.map((r) => r.keys))
+    const fetched = await this.#fetch(reads.map((r) => r.keys), answered)
     return fetched.map(({ plan, got }, i) => mergeRead(reads[i]!, plan, got))
   }
 

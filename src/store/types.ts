@@ -102,8 +102,12 @@ export interface MetricsStore {
    * every bucket live (its memory is a process's, not a shared server's) and writes nothing.
    */
   seal: (units: SealUnit[]) => Promise<number>
-  /** One round trip for all reads; rejects when the store cannot answer. */
-  read: (reads: MergeRead[]) => Promise<Fields[][]>
+  /**
+   * One round trip for all reads; rejects when the store cannot answer. `answered`, when given, is
+   * called once the store has answered, before the service merges what it sent (the store's part of
+   * the read ends there: src/read/budget.ts charges only that).
+   */
+  read: (reads: MergeRead[], answered?: () => void) => Promise<Fields[][]>
   /** Resolves when the store answers. */
   ping: () => Promise<void>
   /** Releases connections and timers. Idempotent. */

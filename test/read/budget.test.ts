@@ -172,6 +172,26 @@ t.test('the time round trips are at the store is charged once, however many over
   t.equal(budget.chargedMs, 39, 'the idle time between is not charged; ending twice charges once')
 })
 
+t.test('a round trip is charged until the store answered, not while the service merges what it sent', async (t) => {
+  let now = 0
+  const budget = new ReadBudget({ concurrency: 2, queue: 0, msPerSecond: 1000, maxWaitMs: 1000, now: () => now })
+  const store = {
+    async read (reads: MergeRead[], answered?: () => void): Promise<Fields[][]> {
+      now += 4 // the store's time
+      answered?.()
+      now += 40 // merging on the service's side
+      return reads.map(() => [{}])
+    }
+  }
+  t.same(await budgetedReader(store, budget).read([oneKey]), [[{}]])
+  t.equal(budget.chargedMs, 4, '4 ms at the store charged, the 40 ms merge not')
+  const memory = new MemoryStore()
+  t.teardown(() => memory.close())
+  const plain = { async read (reads: MergeRead[]): Promise<Fields[][]> { now += 7; return await memory.read(reads) } }
+  await budgetedReader(plain, budget).read([oneKey])
+  t.equal(budget.chargedMs, 11, 'a store that does not say when it answered (the embedded one merges as it reads): the whole call')
+})
+
 t.test('read budget settings: defaults, variables, bad values named', async (t) => {
   t.same(loadConfig({}).readBudget, { concurrency: 2, queue: 64, msPerSecond: 500 })
   t.same(loadConfig({ METRICS_READ_CONCURRENCY: '4', METRICS_READ_QUEUE: '0', METRICS_READ_BUDGET_MS: '0' }).readBudget, { concurrency: 4, queue: 0, msPerSecond: 0 })
