@@ -227,7 +227,8 @@ export class RedisStore implements MetricsStore {
     const plans = lists.map(planFetch)
     const asked = plans.map((p) => fetchArgs(p, this.#blocks))
     const results = await this.#batch(plans.map((p, i) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...asked[i]!.args)))
-    answered?.()
+    // Answered only when every call was: a call that timed out (Redis frozen) is not store time.
+    if (results.every(([err]) => err === null)) answered?.()
     return results.map(([err, value], i) => {
       if (err !== null) throw err
       return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks, asked[i]!.held) }
