@@ -206,9 +206,9 @@ function mergeInto (acc: Acc, src: Sources): Acc {
 const partFields = new WeakMap<Flat, Fields>()
 const partIds = new WeakMap<Flat, number>()
 let nextPartId = 0
-const sealedMerges = new LRUCache<string, { acc: Acc, fields: Fields }>({
+const sealedMerges = new LRUCache<string, Fields>({
   maxSize: 32 * 1024 * 1024,
-  sizeCalculation: (v, key) => key.length + 1 + v.acc.size * 96
+  sizeCalculation: (v, key) => key.length + 1 + Object.keys(v).length * 96
 })
 
 function partIdOf (kv: Flat): number {
@@ -223,14 +223,11 @@ function fieldsOfPart (kv: Flat): Fields {
   return f
 }
 
-function sealedMerge (sealed: Sources): { acc: Acc, fields: Fields } {
+function sealedMerge (sealed: Sources): Fields {
   let key = ''
   sealed.kvs.forEach((kv, s) => { key += `${sealed.counters[s]! ? 'c' : 'n'}${partIdOf(kv)}` })
   let m = sealedMerges.get(key)
-  if (m === undefined) {
-    const acc = mergeInto(new Map(), sealed)
-    sealedMerges.set(key, m = { acc, fields: Object.freeze(toFields(acc)) })
-  }
+  if (m === undefined) sealedMerges.set(key, m = Object.freeze(toFields(mergeInto(new Map(), sealed))))
   return m
 }
 
@@ -239,11 +236,10 @@ export function mergeRead (read: MergeRead, plan: FetchPlan, got: Fetched): Fiel
   const slots = Array.from({ length: read.nSlots }, () => ({ live: { kvs: [], counters: [] } as Sources, sealed: { kvs: [], counters: [] } as Sources }))
   read.keys.forEach((_, i) => {
     const { live, sealed } = slots[read.slots[i]!]!
-    const n = [live.kvs.length, sealed.kvs.length]
     sourcesOf(plan, got, i, live.kvs, sealed.kvs)
     const counter = read.counters?.[i] === true
-    for (let k = n[0]!; k < live.kvs.length; k++) live.counters.push(counter)
-    for (let k = n[1]!; k < sealed.kvs.length; k++) sealed.counters.push(counter)
+    while (live.counters.length < live.kvs.length) live.counters.push(counter)
+    while (sealed.counters.length < sealed.kvs.length) sealed.counters.push(counter)
   })
   return slots.map(({ live, sealed }) => {
     if (sealed.kvs.length === 0) {
@@ -252,7 +248,8 @@ export function mergeRead (read: MergeRead, plan: FetchPlan, got: Fetched): Fiel
     }
     if (live.kvs.length === 0 && sealed.kvs.length === 1) return fieldsOfPart(sealed.kvs[0]!)
     const merged = sealedMerge(sealed)
-    return live.kvs.length === 0 ? merged.fields : toFields(mergeInto(new Map(merged.acc), live))
+    // Live hashes on top of the shared merge, from its fields (values merge the same as strings).
+    return live.kvs.length === 0 ? merged : toFields(mergeInto(new Map(Object.entries(merged)), live))
   })
 }
 
