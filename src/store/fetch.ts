@@ -13,6 +13,8 @@ export interface FetchPlan {
   keys: string[]
   /** Per fetched key: `h` a live hash (with where its seal index says whether to read it), `s` a sealed block, `x` a seal index. */
   kinds: string[]
+  /** Per live hash that may be sealed: its seal index's place in `keys`, its period and sub-bucket. */
+  guards: Array<Guard | undefined>
   /** Per read key: its sources, each a live hash's index in `keys`, its block's (-1: never sealed), its sub-bucket and part. */
   sources: Array<Array<{ live: number, block: number, sub: string, part: string }>>
 }
@@ -41,8 +43,10 @@ export function planFetch (keys: readonly string[]): FetchPlan {
   return plan
 }
 
+export interface Guard { seals: number, period: string, sub: string }
+
 function planOf (keys: readonly string[]): FetchPlan {
-  const plan: FetchPlan = { keys: [], kinds: [], sources: [] }
+  const plan: FetchPlan = { keys: [], kinds: [], guards: [], sources: [] }
   const at = new Map<string, number>()
   const indexOf = (key: string, kind: string): number => {
     let i = at.get(key)
@@ -57,8 +61,10 @@ function planOf (keys: readonly string[]): FetchPlan {
     plan.sources.push(placesOf(key).map(([stored, loc]) => {
       if (loc === null) return { live: indexOf(stored, 'h'), block: -1, sub: '', part: '' }
       // Script arguments count from 1.
-      const seals = indexOf(loc.seals, 'x') + 1
-      return { live: indexOf(stored, `h${seals}|${loc.period}|${loc.sub}`), block: indexOf(loc.block, 's'), sub: loc.sub, part: loc.part }
+      const seals = indexOf(loc.seals, 'x')
+      const live = indexOf(stored, `h${seals + 1}|${loc.period}|${loc.sub}`)
+      plan.guards[live] = { seals, period: loc.period, sub: loc.sub }
+      return { live, block: indexOf(loc.block, 's'), sub: loc.sub, part: loc.part }
     }))
   }
   return plan
@@ -91,41 +97,173 @@ export class BlockCache {
 
 export interface HeldBlock { length: number, snaps: Snapshot[] }
 
-/** What the fetch script is told of each key: its kind, and for a block held here, its length. */
-export function fetchArgs (plan: FetchPlan, blocks: BlockCache): { args: string[], held: Array<HeldBlock | undefined> } {
-  const held: Array<HeldBlock | undefined> = []
-  const args = plan.kinds.map((kind, i) => {
-    if (kind !== 's') return kind
-    const h = blocks.held(plan.keys[i]!)
-    held[i] = h
-    return h === undefined ? 's' : `s${h.length}`
+/** A seal index as a read last saw it: period → sub-buckets sealed, the periods written late, its size. */
+export interface HeldIndex { at: number, sealed: Map<string, string>, late: Set<string>, bytes: number }
+
+/**
+ * The seal indexes of the tags this instance reads, as FETCH last returned them. With them a fetch
+ * leaves out the live hashes of sub-buckets sealed in periods without a late write (most of a read's
+ * keys: a day's closed hours, the closed minutes behind a state) and claims so instead; the script
+ * checks every claim against the index itself, in the same call, and answers with the current
+ * indexes instead when one no longer holds (a late write since, a period pruned), and the fetch is
+ * asked again. So what is held may be stale without a read ever missing a figure: a stale index only
+ * costs a second call, or leaves in keys that need not be read. Refreshed after `refreshMs`;
+ * bounded by bytes (an index holds a field per period kept: a few KB at most).
+ */
+export class SealIndexes {
+  readonly #cache: LRUCache<string, HeldIndex>
+  readonly #refreshMs: number
+  readonly #now: () => number
+  constructor (opts: { maxBytes?: number, refreshMs?: number, now?: () => number } = {}) {
+    // Four times the bytes FETCH sent: the strings and map entries they become.
+    this.#cache = new LRUCache({ maxSize: opts.maxBytes ?? 16 * 1024 * 1024, sizeCalculation: (v) => 64 + v.bytes * 4 })
+    this.#refreshMs = opts.refreshMs ?? 5_000
+    this.#now = opts.now ?? Date.now
+  }
+
+  held (key: string): HeldIndex | undefined {
+    return this.#cache.get(key)
+  }
+
+  /** Whether a fetch should ask for the index again (`xr`): not held, or held longer than refreshMs. */
+  wanted (key: string): boolean {
+    const h = this.#cache.get(key)
+    return h === undefined || this.#now() - h.at >= this.#refreshMs
+  }
+
+  /** An index as FETCH returned it: fields and values joined by NUL ('' for none). */
+  learn (key: string, raw: Buffer): void {
+    const kv = raw.length === 0 ? [] : raw.toString('latin1').split('\0')
+    const index: HeldIndex = { at: this.#now(), sealed: new Map(), late: new Set(), bytes: raw.length }
+    for (let j = 0; j + 1 < kv.length; j += 2) {
+      const field = kv[j]!
+      if (field.endsWith(':late')) index.late.add(field.slice(0, -5))
+      else index.sealed.set(field, kv[j + 1]!)
+    }
+    this.#cache.set(key, index)
+  }
+}
+
+/** Whether the index held says `sub` of `period` is sealed, with no late write: what a fetch may claim. */
+export function sealedIn (h: HeldIndex | undefined, period: string, sub: string): boolean {
+  if (h === undefined || h.late.has(period)) return false
+  return h.sealed.get(period)?.includes(sub) === true
+}
+
+/** One call of the fetch script: its keys and arguments, and where each of the plan's keys went. */
+export interface FetchCall {
+  keys: string[]
+  args: string[]
+  /** Per plan key: its place among `keys`, or -1 when left out (a live hash claimed sealed). */
+  sent: number[]
+  /** Per plan key: the block held when asked, if any. */
+  held: Array<HeldBlock | undefined>
+  /** Per plan key: whether its seal index was asked for (`xr`). */
+  refresh: boolean[]
+}
+
+/**
+ * What the fetch script is told of each key: its kind, for a block held here its length, and, with
+ * `seals`, which live hashes are left out because the seal index held says they are sealed (claimed
+ * in arguments past the keys, one per period). Without `seals`, every key is sent.
+ */
+export function fetchArgs (plan: FetchPlan, blocks: BlockCache, seals?: SealIndexes): FetchCall {
+  const call: FetchCall = { keys: [], args: [], sent: [], held: [], refresh: [] }
+  // Per seal index (by its place in the plan): the index held, and the sub-buckets claimed per period.
+  const indexes = new Map<number, HeldIndex | undefined>()
+  const claims = new Map<number, Map<string, string>>()
+  plan.keys.forEach((key, i) => {
+    const g = plan.guards[i]
+    if (g !== undefined && seals !== undefined) {
+      let h = indexes.get(g.seals)
+      if (h === undefined && !indexes.has(g.seals)) indexes.set(g.seals, h = seals.held(plan.keys[g.seals]!))
+      if (sealedIn(h, g.period, g.sub)) {
+        call.sent[i] = -1
+        let periods = claims.get(g.seals)
+        if (periods === undefined) claims.set(g.seals, periods = new Map())
+        const subs = periods.get(g.period) ?? ''
+        if (!subs.includes(g.sub)) periods.set(g.period, subs + g.sub)
+        return
+      }
+    }
+    call.sent[i] = call.keys.push(key) - 1
+    const kind = plan.kinds[i]!
+    if (kind === 's') {
+      const h = blocks.held(key)
+      call.held[i] = h
+      call.args.push(h === undefined ? 's' : `s${h.length}`)
+    } else if (kind === 'x') {
+      call.refresh[i] = seals?.wanted(key) === true
+      call.args.push(call.refresh[i] ? 'xr' : 'x')
+    } else {
+      call.args.push(g === undefined ? kind : `h${call.sent[g.seals]! + 1}|${g.period}|${g.sub}`)
+    }
   })
-  return { args, held }
+  for (const [x, periods] of claims) {
+    for (const [period, subs] of periods) call.args.push(`a${call.sent[x]! + 1}|${period}|${subs}`)
+  }
+  return call
 }
 
 /** Each fetched key's content: a live hash as field/value pairs, a block's snapshots. */
-export interface Fetched { hashes: Array<Array<string | number>>, blocks: Snapshot[][] }
+export interface Fetched {
+  hashes: Array<Array<string | number>>
+  blocks: Snapshot[][]
+  /** A claim of the call no longer held: nothing was read but the seal indexes (now learnt); ask again. */
+  stale: boolean
+}
 
 /** The script's answer for a block that has not changed since it was fetched. */
 const SAME = 0x3d
 
-export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache, held: Array<HeldBlock | undefined> = []): Fetched {
+/** A call's answer, per plan key (`call` as fetchArgs made it; without it, every key was sent in order). */
+export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache, call?: Pick<FetchCall, 'keys' | 'sent' | 'held' | 'refresh'>, seals?: SealIndexes): Fetched {
   const hashes: Array<Array<string | number>> = []
   const decoded: Snapshot[][] = []
+  const sentCount = call === undefined ? plan.keys.length : call.keys.length
+  const stale = replies.length > sentCount && replies[sentCount]!.toString() === '!'
   plan.keys.forEach((key, i) => {
-    const raw = replies[i]!
-    if (plan.kinds[i] === 's') {
-      const h = held[i]
+    const at = call === undefined ? i : call.sent[i]!
+    const raw = at < 0 ? Buffer.alloc(0) : replies[at]!
+    if (plan.kinds[i] === 'x') {
+      if (seals !== undefined && (stale || call?.refresh[i] === true)) seals.learn(key, raw)
+      hashes[i] = []
+    } else if (stale) {
+      hashes[i] = []
+      decoded[i] = []
+    } else if (plan.kinds[i] === 's') {
+      const h = call?.held[i]
       // The snapshots held when the fetch was asked for: an eviction since does not lose them.
       decoded[i] = raw.length === 1 && raw[0] === SAME && h !== undefined ? h.snaps : blocks.decode(key, raw)
-      hashes[i] = []
-    } else if (plan.kinds[i] === 'x') {
       hashes[i] = []
     } else {
       hashes[i] = raw.length === 0 ? [] : raw.toString('utf8').split('\0')
     }
   })
-  return { hashes, blocks: decoded }
+  return { hashes, blocks: decoded, stale }
+}
+
+/**
+ * Fetches what `plans` read, one script call each, through `send` (a round trip of calls). A call
+ * whose claims no longer held (stale) is asked again with the seal indexes it returned; a third time
+ * without claims, so a plan takes three calls at most and a stale answer can never be the result.
+ */
+export async function fetchAll (plans: readonly FetchPlan[], blocks: BlockCache, seals: SealIndexes, send: (calls: FetchCall[]) => Promise<Buffer[][]>): Promise<Array<{ plan: FetchPlan, got: Fetched }>> {
+  const out: Array<{ plan: FetchPlan, got: Fetched }> = []
+  let pending = plans.map((_, i) => i)
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const calls = pending.map((i) => fetchArgs(plans[i]!, blocks, attempt < 2 ? seals : undefined))
+    const replies = await send(calls)
+    const again: number[] = []
+    replies.forEach((reply, j) => {
+      const i = pending[j]!
+      const got = unpack(plans[i]!, reply, blocks, calls[j], seals)
+      if (got.stale) again.push(i)
+      else out[i] = { plan: plans[i]!, got }
+    })
+    pending = again
+  }
+  return out
 }
 
 type Flat = Array<string | number>

@@ -118,32 +118,61 @@ return 1
 /**
  * FETCH: the raw contents of KEYS (one hash slot), in one atomic call; ARGV[i] says what KEYS[i] is:
  * `s` a sealed block (the string as it is, '' when absent; `s<length>` when the service holds it at that
- * length: then '=' when it still has that length); `x` a seal index (read, not returned);
- * `h` a live hash (its fields and values joined by NUL, which no name or value holds), followed by
- * `<index>|<period>|<sub>` when it may be sealed: then it is not read when its seal index (KEYS[index])
- * says its sub-bucket is sealed and its period has had no late write. Nothing is merged here: the service merges (src/store/
- * fetch.ts), so a read costs Redis only the copying of what it reads. Being one call, it sees a
- * bucket either before its seal (in the hash) or after (in the block), never in both or neither.
+ * length: then '=' when it still has that length); `x` a seal index (read; returned, its fields and
+ * values joined by NUL, only as `xr` or when a claim below fails); `h` a live hash (its fields and
+ * values joined by NUL, which no name or value holds), followed by `<index>|<period>|<sub>` when it may
+ * be sealed: then it is not read when its seal index (KEYS[index]) says its sub-bucket is sealed and its
+ * period has had no late write.
+ *
+ * ARGV past #KEYS are the service's claims `a<index>|<period>|<subs>`: the seal index KEYS[index] says
+ * `subs` of `period` are sealed and the period has had no late write. The service leaves out the live
+ * hashes of such sub-buckets (it holds the seal index from an earlier call, src/store/fetch.ts
+ * SealIndexes). When a claim no longer holds, nothing else is read: the answer is the seal indexes
+ * followed by '!', and the service asks again with what they say.
+ *
+ * Nothing is merged here: the service merges (src/store/fetch.ts), so a read costs Redis only the
+ * copying of what it reads. Being one call, it sees a bucket either before its seal (in the hash) or
+ * after (in the block), never in both or neither.
  */
 export const FETCH_LUA = `#!lua flags=no-writes
-local out, indexes = {}, {}
-for k = 1, #KEYS do
-  if ARGV[k] == 'x' then
+local out, indexes, raws = {}, {}, {}
+local n = #KEYS
+for k = 1, n do
+  if string.byte(ARGV[k]) == 120 then
     local kv, t = redis.call('HGETALL', KEYS[k]), {}
     for j = 1, #kv, 2 do t[kv[j]] = kv[j + 1] end
     indexes[k] = t
+    raws[k] = kv
+  end
+end
+local function sealed(t, period, s)
+  local subs = t[period]
+  return subs ~= nil and t[period .. ':late'] == nil and string.find(subs, s, 1, true) ~= nil
+end
+for i = n + 1, #ARGV do
+  local x, period, subs = string.match(ARGV[i], '^a(%d+)|(.+)|(.+)$')
+  local t = x and indexes[tonumber(x)]
+  local holds = t ~= nil
+  if holds then
+    for j = 1, #subs do
+      if not sealed(t, period, string.sub(subs, j, j)) then holds = false break end
+    end
+  end
+  if not holds then
+    for k = 1, n do out[k] = raws[k] and table.concat(raws[k], '\\0') or '' end
+    out[n + 1] = '!'
+    return out
   end
 end
 local function skip(a)
   local i, period, s = string.match(a, '^h(%d+)|(.+)|(.)$')
   if not i then return false end
-  local t = indexes[tonumber(i)]
-  local subs = t[period]
-  return subs ~= nil and t[period .. ':late'] == nil and string.find(subs, s, 1, true) ~= nil
+  return sealed(indexes[tonumber(i)], period, s)
 end
-for k = 1, #KEYS do
+for k = 1, n do
   local a = ARGV[k]
-  if string.byte(a) == 115 then
+  local b = string.byte(a)
+  if b == 115 then
     -- 's<length>': the service holds this block at that length; blocks only grow, so the same
     -- length is the same block, answered '=' (no block is one byte).
     local held = tonumber(string.sub(a, 2))
@@ -152,7 +181,9 @@ for k = 1, #KEYS do
     else
       out[k] = redis.call('GET', KEYS[k]) or ''
     end
-  elseif a == 'x' or skip(a) then
+  elseif b == 120 then
+    out[k] = a == 'xr' and table.concat(raws[k], '\\0') or ''
+  elseif skip(a) then
     out[k] = ''
   else
     out[k] = table.concat(redis.call('HGETALL', KEYS[k]), '\\0')

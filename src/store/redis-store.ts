@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
-import { BlockCache, fetchArgs, mergeRead, namesOf, planFetch, unpack } from './fetch.js'
+import { BlockCache, fetchAll, mergeRead, namesOf, planFetch, SealIndexes, type FetchPlan, type Fetched } from './fetch.js'
 import { LAYOUT_VERSION, locate, SCHEMA_KEY, SCHEMA_TTL_MS, sealsKey, type SealUnit } from './layout.js'
 import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
 import { MARKER_TTL_MS, MAX_PART_OPS, PARTS_PER_GROUP, type Claim, type SharedCount, type Fields, type GroupWrite, type MergeRead, type MetricsStore } from './types.js'
@@ -110,6 +110,8 @@ export class RedisStore implements MetricsStore {
 
   /** Decoded sealed blocks of this store's reads. */
   readonly #blocks = new BlockCache()
+  /** The seal indexes of the tags read, so that fetches can leave out what they say is sealed. */
+  readonly #seals = new SealIndexes()
 
   /**
    * Connects, waiting at most `timeoutMs`. Rejects on an error Redis itself answered (wrong password,
@@ -223,16 +225,17 @@ export class RedisStore implements MetricsStore {
   }
 
   /** Fetches the stored keys behind `keys` (live hashes and their blocks): one script call per list. */
-  async #fetch (lists: ReadonlyArray<readonly string[]>, answered?: () => void): Promise<Array<{ plan: ReturnType<typeof planFetch>, got: ReturnType<typeof unpack> }>> {
-    const plans = lists.map(planFetch)
-    const asked = plans.map((p) => fetchArgs(p, this.#blocks))
-    const results = await this.#batch(plans.map((p, i) => (c) => c.metricsFetchBuffer(p.keys.length, ...p.keys, ...asked[i]!.args)))
-    // Answered only when every call was: a call that timed out (Redis frozen) is not store time.
-    if (results.every(([err]) => err === null)) answered?.()
-    return results.map(([err, value], i) => {
-      if (err !== null) throw err
-      return { plan: plans[i]!, got: unpack(plans[i]!, value as Buffer[], this.#blocks, asked[i]!.held) }
+  async #fetch (lists: ReadonlyArray<readonly string[]>, answered?: () => void): Promise<Array<{ plan: FetchPlan, got: Fetched }>> {
+    const fetched = await fetchAll(lists.map(planFetch), this.#blocks, this.#seals, async (calls) => {
+      const results = await this.#batch(calls.map((call) => (c) => c.metricsFetchBuffer(call.keys.length, ...call.keys, ...call.args)))
+      return results.map(([err, value]) => {
+        if (err !== null) throw err
+        return value as Buffer[]
+      })
     })
+    // Answered only when every call was: a call that timed out (Redis frozen) is not store time.
+    answered?.()
+    return fetched
   }
 
   async fieldNames (keys: string[]): Promise<string[][]> {

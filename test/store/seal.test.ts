@@ -192,7 +192,13 @@ interface Ctx {
   spread?: (t: Test) => Promise<void>
   /** Every key under `metrics:`. */
   keys: () => Promise<string[]>
+  /** Script calls (EVALSHA) Redis has run, on every node. */
+  evalCalls: () => Promise<number>
   flush: () => Promise<void>
+}
+
+async function evalCalls (node: { info: (section: string) => Promise<string> }): Promise<number> {
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(await node.info('commandstats'))?.[1] ?? 0)
 }
 
 async function pexpiretime (raw: { call: (...args: string[]) => Promise<unknown> }, key: string): Promise<number> {
@@ -509,8 +515,18 @@ async function trust (t: Test, ctx: Ctx): Promise<void> {
   await ctx.raw.hset(key, 'n', '100')
   const read = async (): Promise<string | undefined> => (await ctx.store.read([{ keys: [key], slots: [0], nSlots: 1 }]))[0]![0]!.n
   t.equal(await read(), '2', 'not written by a flush: not read')
+  // The store now holds the tag's seal index: the next read leaves the sealed hour's live hash out
+  // and claims it sealed, in one call; a late write since makes the claim fail, and the read asks again.
+  let calls = await ctx.evalCalls()
+  t.equal(await read(), '2')
+  t.equal(await ctx.evalCalls() - calls, 1, 'the seal index held: one call')
   await ctx.store.applyGroups(2, [group(tag, [[key, [['i', 'n', '1']]]])])
+  calls = await ctx.evalCalls()
   t.equal(await read(), '103', 'a flush marks the period late: the live hash is read again')
+  t.equal(await ctx.evalCalls() - calls, 2, 'the claim no longer held: asked again with the index as it is')
+  calls = await ctx.evalCalls()
+  t.equal(await read(), '103')
+  t.equal(await ctx.evalCalls() - calls, 1, 'the late period known: no claim, one call')
 }
 
 async function bigSums (t: Test, ctx: Ctx): Promise<void> {
@@ -581,6 +597,7 @@ t.test('one Redis', async (t) => {
     store,
     raw: { getBuffer: async (k) => await c.getBuffer(k), exists: async (k) => await c.exists(k), pexpiretime: async (k) => await pexpiretime(c, k), hget: async (k, f) => await c.hget(k, f), hset: async (k, f, v) => await c.hset(k, f, v), set: async (k, v) => await c.set(k, v) },
     keys: async () => await c.keys('metrics:*'),
+    evalCalls: async () => await evalCalls(c),
     flush: async () => { await c.flushall() }
   }
   for (const [name, fn] of SCENARIOS) await t.test(name, async (t) => { await fn(t, ctx) })
@@ -597,6 +614,7 @@ t.test('a 3-master cluster', async (t) => {
     store,
     raw: { getBuffer: async (k) => await c.getBuffer(k), exists: async (k) => await c.exists(k), pexpiretime: async (k) => await pexpiretime(c, k), hget: async (k, f) => await c.hget(k, f), hset: async (k, f, v) => await c.hset(k, f, v), set: async (k, v) => await c.set(k, v) },
     keys: async () => await cluster.keys('metrics:*'),
+    evalCalls: async () => (await Promise.all(cluster.masters.map(evalCalls))).reduce((a, b) => a + b, 0),
     flush: cluster.flush,
     spread: async (t) => {
       const blocks = await Promise.all(cluster.masters.map(async (m) => (await m.keys('*:sealed:*')).length))
@@ -620,8 +638,8 @@ t.test('BlockCache: a block is fetched and decoded once per length, again when i
   t.equal(first.length, 1)
   const asked = fetchArgs(plan, cache)
   t.equal(asked.args[block], `s${one.length}`, 'a block held: asked for with its length')
-  t.equal(unpack(plan, replies(Buffer.from('=')), cache, asked.held).blocks[block], first, 'the same length: the snapshots held, not decoded again')
-  const second = unpack(plan, replies(two), cache, asked.held).blocks[block]!
+  t.equal(unpack(plan, replies(Buffer.from('=')), cache, asked).blocks[block], first, 'the same length: the snapshots held, not decoded again')
+  const second = unpack(plan, replies(two), cache, asked).blocks[block]!
   t.equal(second.length, 2, 'an appended snapshot is seen')
   t.strictSame(partOf(second[1]!, 'h', 'r'), ['b', 2])
   t.equal(fetchArgs(plan, cache).args[block], `s${two.length}`)
@@ -631,7 +649,7 @@ t.test('BlockCache: a block is fetched and decoded once per length, again when i
   const held = fetchArgs(plan, tiny)
   unpack(planFetch(['metrics:model:{c/d}:stats:2024-05-15-10']), planFetch(['metrics:model:{c/d}:stats:2024-05-15-10']).keys.map((k) => k.includes(':sealed:') ? two : Buffer.alloc(0)), tiny)
   t.equal(tiny.held(plan.keys[block]!), undefined, 'bounded by bytes: the least recent leaves')
-  t.equal(unpack(plan, replies(Buffer.from('=')), tiny, held.held).blocks[block]!.length, 2)
+  t.equal(unpack(plan, replies(Buffer.from('=')), tiny, held).blocks[block]!.length, 2)
 })
 
 t.test('mergeRead: sealed figures are merged once per version of their blocks, never changed by a reader', async (t) => {
@@ -648,7 +666,7 @@ t.test('mergeRead: sealed figures are merged once per version of their blocks, n
   const fetch = (live: string, changed = new Map<number, Buffer>()): Fields => {
     const asked = fetchArgs(plan, cache)
     const replies = plan.keys.map((_, i) => changed.get(i) ?? (blocks.has(i) ? (asked.held[i] !== undefined ? Buffer.from('=') : blocks.get(i)!) : (plan.kinds[i]!.startsWith('h') && i === plan.keys.indexOf(keys[1]!) ? Buffer.from(live) : Buffer.alloc(0))))
-    return mergeRead(read, plan, unpack(plan, replies, cache, asked.held))[0]!
+    return mergeRead(read, plan, unpack(plan, replies, cache, asked))[0]!
   }
   const first = fetch('')
   t.strictSame(first, { n: '5', 'ttft:max': '7', 'last:provider': '001715770800000b' }, 'two hours merged')
@@ -670,4 +688,51 @@ t.test('mergeRead: sealed figures are merged once per version of their blocks, n
   t.equal(after.n, '15', 'the shared result is unchanged')
   const three = joinParts([{ keys: [...keys, keys[0]!], slots: [0, 0, 0], nSlots: 1 }], splitReads([{ keys: [...keys, keys[0]!], slots: [0, 0, 0], nSlots: 1 }], 1), [[after], [after], [after]])
   t.equal(three[0]![0]!.n, '45', 'three parts: one copy, merged twice')
+})
+
+t.test('SealIndexes: what a fetch may claim sealed, refreshed after a while', async (t) => {
+  const { SealIndexes, sealedIn } = await import('../../src/store/fetch.js')
+  let now = 1000
+  const seals = new SealIndexes({ refreshMs: 100, now: () => now, maxBytes: 4096 })
+  const key = 'metrics:model:{m}:seals'
+  t.equal(seals.wanted(key), true, 'not held: asked for')
+  t.equal(sealedIn(seals.held(key), '2024-05-15-10', 'h'), false, 'not held: nothing claimed')
+  seals.learn(key, Buffer.from(['2024-05-15-10', 'h', '2024-05-15-11', 'h', '2024-05-15-11:late', '1', '2024-05-15-11-20+10m', '0123'].join('\0')))
+  t.equal(seals.wanted(key), false)
+  t.equal(sealedIn(seals.held(key), '2024-05-15-10', 'h'), true)
+  t.equal(sealedIn(seals.held(key), '2024-05-15-11', 'h'), false, 'a period written late: never claimed')
+  t.equal(sealedIn(seals.held(key), '2024-05-15-11-20+10m', '3'), true)
+  t.equal(sealedIn(seals.held(key), '2024-05-15-11-20+10m', '4'), false, 'a minute not sealed yet')
+  t.equal(sealedIn(seals.held(key), '2024-05-15-09', 'h'), false, 'a period not in the index')
+  now += 100
+  t.equal(seals.wanted(key), true, 'held for refreshMs: asked for again')
+  seals.learn(key, Buffer.alloc(0))
+  t.equal(sealedIn(seals.held(key), '2024-05-15-10', 'h'), false, 'an empty index: nothing sealed')
+  // Bounded by bytes: indexes of other tags push the least recent out.
+  for (let i = 0; i < 20; i++) seals.learn(`metrics:model:{m${i}}:seals`, Buffer.from(`2024-05-15-10\0h${'x'.repeat(100)}`))
+  t.equal(seals.held(key), undefined, 'the least recent index leaves')
+  t.ok(seals.held('metrics:model:{m19}:seals') !== undefined)
+})
+
+t.test('fetchAll: a stale answer is asked again, the third time without claims', async (t) => {
+  const { fetchAll, SealIndexes } = await import('../../src/store/fetch.js')
+  const key = 'metrics:model:{f/a}:stats:2024-05-15-10'
+  const plan = planFetch([key])
+  const seals = new SealIndexes()
+  const sealsAt = plan.kinds.indexOf('x')
+  const sealsKey = plan.keys[sealsAt]!
+  seals.learn(sealsKey, Buffer.from('2024-05-15-10\0h'))
+  const asked: string[][] = []
+  const fetched = await fetchAll([plan], new BlockCache(), seals, async (calls) => calls.map((call) => {
+    asked.push(call.args)
+    // Stale twice whatever the claims: the index answered claims the hour sealed again.
+    if (asked.length < 3) return [...call.keys.map((k) => k === sealsKey ? Buffer.from('2024-05-15-10\0h') : Buffer.alloc(0)), Buffer.from('!')]
+    return call.keys.map((k) => k.includes(':stats:') ? Buffer.from('n\u00007') : Buffer.alloc(0))
+  }))
+  t.equal(asked.length, 3)
+  t.ok(asked[0]!.some((a) => a.startsWith('a')) && asked[1]!.some((a) => a.startsWith('a')), 'the first two calls claim the hour sealed')
+  t.notOk(asked[2]!.some((a) => a.startsWith('a')), 'the third claims nothing')
+  t.ok(asked[2]!.some((a) => a.startsWith('h')), 'and asks for the live hash')
+  t.equal(fetched[0]!.got.stale, false)
+  t.strictSame(fetched[0]!.got.hashes[plan.keys.indexOf(key)], ['n', '7'])
 })
