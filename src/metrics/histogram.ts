@@ -92,19 +92,48 @@ export function percentile (sorted: Array<[number | typeof ZERO_BIN, number]>, s
   let seen = 0
   for (const [bin, c] of sorted) {
     seen += c
-    if (seen >= rank) {
-      const v = binValue(bin)
-      if (v <= s.min) return toReported(s.min)
-      if (v >= s.max) return toReported(s.max)
-      return binReported(v)
-    }
+    if (seen >= rank) return reportedAt(bin, s)
   }
   // The bins hold fewer samples than the count says (a bucket expired between reads): best effort.
   return toReported(s.max)
 }
 
+/**
+ * The same percentile from bins kept in order by their caller (`order`: bin indexes ascending, the
+ * zero bin as -Infinity) and their counts: no sort (a state's sliding window keeps its bins so).
+ */
+export function percentileInOrder (order: readonly number[], counts: ReadonlyMap<number | typeof ZERO_BIN, number>, s: DistSummary, p: number): number {
+  const rank = Math.max(1, Math.ceil((p * s.n) / 100))
+  if (rank === 1) return toReported(s.min)
+  if (rank >= s.n) return toReported(s.max)
+  let seen = 0
+  for (const k of order) {
+    const bin = k === -Infinity ? ZERO_BIN : k
+    seen += counts.get(bin)!
+    if (seen >= rank) return reportedAt(bin, s)
+  }
+  return toReported(s.max)
+}
+
+function reportedAt (bin: number | typeof ZERO_BIN, s: DistSummary): number {
+  const v = binValue(bin)
+  if (v <= s.min) return toReported(s.min)
+  if (v >= s.max) return toReported(s.max)
+  return binReported(v)
+}
+
+/** Bins in ascending order (the zero bin first), sorted as numbers in a typed array: no comparator. */
 export function sortBins (bins: Map<number | typeof ZERO_BIN, number>): Array<[number | typeof ZERO_BIN, number]> {
-  return [...bins].sort((a, b) => (a[0] === ZERO_BIN ? -Infinity : a[0]) - (b[0] === ZERO_BIN ? -Infinity : b[0]))
+  const keys = new Float64Array(bins.size)
+  let i = 0
+  for (const k of bins.keys()) keys[i++] = k === ZERO_BIN ? -Infinity : k
+  keys.sort()
+  const out = new Array<[number | typeof ZERO_BIN, number]>(keys.length)
+  for (let j = 0; j < keys.length; j++) {
+    const bin = keys[j] === -Infinity ? ZERO_BIN : keys[j]!
+    out[j] = [bin, bins.get(bin)!]
+  }
+  return out
 }
 
 export function emptyStats (): Stats {

@@ -11,7 +11,7 @@
  * of those minutes was degraded or down, else `unknown`.
  */
 import { successRate, healthScore } from './health.js'
-import { percentile, sortBins, ZERO_BIN, type DistSummary } from './histogram.js'
+import { percentile, percentileInOrder, sortBins, ZERO_BIN, type DistSummary } from './histogram.js'
 
 export const STATUSES = ['healthy', 'degraded', 'down', 'unknown'] as const
 export type Status = typeof STATUSES[number]
@@ -103,7 +103,7 @@ const pct = (v: number): string => `${v} %`
  * `degraded` by uptime, `degraded` when the TTFT p90 is over `ttftFactor` × the baseline p90 (when
  * both have enough samples), else `healthy`.
  */
-export function condition (w: Tally, baselineP90: number | null, th: HealthThresholds): Condition {
+export function condition (w: Tally, baselineP90: number | null, th: HealthThresholds, p90Of = (t: Tally): number | null => ttftPercentile(t, 90)): Condition {
   const n = eligible(w)
   if (n < th.minSamples) {
     return { status: 'unknown', reason: `${n} requests (rate limits apart) in ${WINDOW_MINUTES} minutes, fewer than ${th.minSamples}` }
@@ -111,7 +111,7 @@ export function condition (w: Tally, baselineP90: number | null, th: HealthThres
   const up = uptimeOf(w)!
   if (up < th.downUptime) return { status: 'down', reason: `uptime ${pct(up)} < ${pct(th.downUptime)}` }
   if (up < th.degradedUptime) return { status: 'degraded', reason: `uptime ${pct(up)} < ${pct(th.degradedUptime)}` }
-  const p90 = w.ttft.n >= th.minSamples ? ttftPercentile(w, 90) : null
+  const p90 = w.ttft.n >= th.minSamples ? p90Of(w) : null
   if (p90 !== null && baselineP90 !== null && p90 > th.ttftFactor * baselineP90) {
     return { status: 'degraded', reason: `TTFT p90 ${p90} ms > ${th.ttftFactor} × baseline ${baselineP90} ms` }
   }
@@ -128,9 +128,13 @@ export function conditions (minutes: readonly Tally[], baselineP90: ReadonlyArra
   // One window tally, slid a minute at a time: what enters is added, what leaves subtracted (counts
   // and bins are integers, so exactly); the TTFT extremes are taken again over the window's minutes.
   const w = emptyTally()
+  // The window's bins in ascending order (the zero bin as -Infinity), kept as bins come and go, so
+  // that its TTFT p90 needs no sort.
+  const order: number[] = []
+  const p90Of = (t: Tally): number | null => t.ttft.n > 0 ? percentileInOrder(order, t.ttftBins, t.ttft, 90) : null
   for (let i = 0; i < minutes.length; i++) {
-    slide(w, minutes[i]!, 1)
-    if (i >= WINDOW_MINUTES) slide(w, minutes[i - WINDOW_MINUTES]!, -1)
+    slide(w, minutes[i]!, 1, order)
+    if (i >= WINDOW_MINUTES) slide(w, minutes[i - WINDOW_MINUTES]!, -1, order)
     if (i < WINDOW_MINUTES - 1) continue
     let min = Infinity
     let max = -Infinity
@@ -143,16 +147,17 @@ export function conditions (minutes: readonly Tally[], baselineP90: ReadonlyArra
     }
     w.ttft.min = w.ttft.n > 0 ? min : 0
     w.ttft.max = w.ttft.n > 0 ? max : 0
-    out.push(condition(w, baselineP90[i] ?? null, th))
+    out.push(condition(w, baselineP90[i] ?? null, th, p90Of))
   }
   return out
 }
 
 /**
  * Adds (`sign` 1) or takes back (−1) a minute's tally in a window's: counts and bins, and the TTFT
- * count and sum of a minute that has TTFT samples (its extremes are the caller's).
+ * count and sum of a minute that has TTFT samples (its extremes are the caller's). `order` keeps the
+ * window's bins in ascending order.
  */
-function slide (w: Tally, t: Tally, sign: 1 | -1): void {
+function slide (w: Tally, t: Tally, sign: 1 | -1, order: number[]): void {
   w.requests += sign * t.requests
   w.successes += sign * t.successes
   w.rateLimited += sign * t.rateLimited
@@ -160,10 +165,27 @@ function slide (w: Tally, t: Tally, sign: 1 | -1): void {
   w.ttft.n += sign * t.ttft.n
   w.ttft.sum += sign * t.ttft.sum
   for (const [bin, c] of t.ttftBins) {
-    const v = (w.ttftBins.get(bin) ?? 0) + sign * c
+    const had = w.ttftBins.get(bin) ?? 0
+    const v = had + sign * c
+    if (v === had) continue
     if (v === 0) w.ttftBins.delete(bin)
     else w.ttftBins.set(bin, v)
+    const k = bin === ZERO_BIN ? -Infinity : bin
+    if (had === 0) order.splice(lowerBound(order, k), 0, k)
+    else if (v === 0) order.splice(lowerBound(order, k), 1)
   }
+}
+
+/** The first index of `xs` (ascending) whose value is not below `x`. */
+function lowerBound (xs: readonly number[], x: number): number {
+  let lo = 0
+  let hi = xs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (xs[mid]! < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 export interface StateResult { status: Status, reason: string }

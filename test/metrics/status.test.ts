@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Dist } from '../../src/metrics/histogram.js'
+import { Dist, ZERO_BIN } from '../../src/metrics/histogram.js'
 import { mulberry32 } from '../helpers/random.js'
 import {
   baselineP90, condition, conditions, DEFAULT_THRESHOLDS, emptyTally, stateOf, stateSeries,
@@ -87,6 +87,7 @@ t.test('conditions slide a 5-minute window over minute tallies', async (t) => {
 t.test('the slid window gives every condition its 5 minutes summed afresh would', async (t) => {
   const rnd = mulberry32(7)
   let judgedTtft = 0
+  let zeroJudged = 0
   for (let run = 0; run < 200; run++) {
     // Minutes of 0–15 requests: some without TTFT samples, some rate-limited, some slow, so windows
     // cross every threshold (minimum samples, uptime, TTFT against the baseline) as they slide.
@@ -94,14 +95,20 @@ t.test('the slid window gives every condition its 5 minutes summed afresh would'
       const requests = Math.floor(rnd() * 16)
       const successes = Math.max(0, requests - Math.floor(rnd() * rnd() * 6))
       const slow = rnd() < 0.3 ? 5 : 1
-      const ttft = rnd() < 0.2 ? [] : Array.from({ length: successes }, () => (50 + rnd() * 500) * slow)
+      // Now and then a first token in under a microsecond: the zero bin, first in the window's order.
+      const zeros = rnd() < 0.3 ? 0.5 : 0
+      const ttft = rnd() < 0.2 ? [] : Array.from({ length: successes }, () => rnd() < zeros ? 0 : (50 + rnd() * 500) * slow)
       return tally(requests, successes, Math.floor(rnd() * (requests - successes + 1)), ttft)
     })
     const baselines = minutes.map(() => (rnd() < 0.3 ? null : 300 + rnd() * 400))
     const slid = conditions(minutes, baselines, th)
     for (let i = 4; i < minutes.length; i++) {
-      const afresh = condition(sumTallies(minutes.slice(i - 4, i + 1)), baselines[i] ?? null, th)
-      if (afresh.reason.includes('TTFT p90')) judgedTtft++
+      const window = sumTallies(minutes.slice(i - 4, i + 1))
+      const afresh = condition(window, baselines[i] ?? null, th)
+      if (afresh.reason.includes('TTFT p90')) {
+        judgedTtft++
+        if (window.ttftBins.has(ZERO_BIN)) zeroJudged++
+      }
       if (slid[i - 4]!.status !== afresh.status || slid[i - 4]!.reason !== afresh.reason) {
         t.fail(`run ${run}, minute ${i}: ${JSON.stringify(slid[i - 4])} ≠ ${JSON.stringify(afresh)}`)
         return
@@ -109,6 +116,7 @@ t.test('the slid window gives every condition its 5 minutes summed afresh would'
     }
   }
   t.ok(judgedTtft > 100, `windows with a TTFT p90 in their reason: ${judgedTtft}`)
+  t.ok(zeroJudged > 50, `windows with a TTFT p90 and samples in the zero bin: ${zeroJudged}`)
 })
 
 t.test('the state machine', async (t) => {
