@@ -131,7 +131,8 @@ export function conditions (minutes: readonly Tally[], baselineP90: ReadonlyArra
   // The window's bins in ascending order (the zero bin as -Infinity), kept as bins come and go, so
   // that its TTFT p90 needs no sort.
   const order: number[] = []
-  const p90Of = (t: Tally): number | null => t.ttft.n > 0 ? percentileInOrder(order, t.ttftBins, t.ttft, 90) : null
+  // Asked only of a window with TTFT samples (condition checks the count first).
+  const p90Of = (t: Tally): number => percentileInOrder(order, t.ttftBins, t.ttft, 90)
   for (let i = 0; i < minutes.length; i++) {
     slide(w, minutes[i]!, 1, order)
     if (i >= WINDOW_MINUTES) slide(w, minutes[i - WINDOW_MINUTES]!, -1, order)

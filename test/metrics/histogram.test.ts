@@ -7,6 +7,7 @@ import {
   emptyStats,
   GAMMA,
   percentile,
+  percentileInOrder,
   PERCENTILES,
   sortBins,
   statOf,
@@ -331,4 +332,14 @@ t.test('percentile when the bins hold fewer samples than the count (a bucket exp
   const bins = new Map<number | 'z', number>([[binOf(100_000) as number, 1]])
   const s = statsOf({ n: 4, sum: 400_000, min: 100_000, max: 250_000 }, bins)
   t.equal(s.p90, 250, 'falls back to the exact max')
+})
+
+t.test('percentileInOrder: the same as percentile over bins kept in order, best effort when bins hold fewer samples than counted', async (t) => {
+  const d = new Dist()
+  for (const v of [0, 10.123, 20.2, 30.3, 40.456, 400]) d.add(v)
+  const sorted = sortBins(d.bins)
+  const order = sorted.map(([bin]) => bin === 'z' ? -Infinity : bin)
+  for (const p of [1, 25, 50, 90, 99]) t.equal(percentileInOrder(order, d.bins, d, p), percentile(sorted, d, p), `p${p}`)
+  const short = { ...d, n: d.n + 10 }
+  t.equal(percentileInOrder(order, d.bins, short, 90), percentile(sorted, short, 90), 'fewer samples in the bins than the count: the max')
 })

@@ -98,7 +98,10 @@ t.test('the slid window gives every condition its 5 minutes summed afresh would'
       // Now and then a first token in under a microsecond: the zero bin, first in the window's order.
       const zeros = rnd() < 0.3 ? 0.5 : 0
       const ttft = rnd() < 0.2 ? [] : Array.from({ length: successes }, () => rnd() < zeros ? 0 : (50 + rnd() * 500) * slow)
-      return tally(requests, successes, Math.floor(rnd() * (requests - successes + 1)), ttft)
+      const m = tally(requests, successes, Math.floor(rnd() * (requests - successes + 1)), ttft)
+      // A bin stored with a count of 0 changes nothing.
+      if (rnd() < 0.1) m.ttftBins.set(999, 0)
+      return m
     })
     const baselines = minutes.map(() => (rnd() < 0.3 ? null : 300 + rnd() * 400))
     const slid = conditions(minutes, baselines, th)
