@@ -8,9 +8,13 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-/** Parses a /metrics body with a Prometheus text-format parser (it throws on a malformed line). */
+/**
+ * Parses a /metrics body with a Prometheus text-format parser (it throws on a malformed line). A
+ * sample whose value is NaN (`Nan` as prom-client writes it) is valid exposition, which Prometheus and
+ * promtool read, but this parser does not: such samples are left out before parsing.
+ */
 export async function parseMetrics (text: string): Promise<PromMetrics> {
-  return await getMetricsFromIterator(text.split('\n')[Symbol.iterator]())
+  return await getMetricsFromIterator(text.split('\n').filter((line) => !/ NaN$/i.test(line))[Symbol.iterator]())
 }
 
 /**
