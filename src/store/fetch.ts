@@ -11,7 +11,7 @@ import type { Fields, MergeRead } from './types.js'
 /** The stored keys one script call fetches, and where each read key's figures are among them. */
 export interface FetchPlan {
   keys: string[]
-  /** Per fetched key: `h` a live hash (with where its seal index says whether to read it), `s` a sealed block, `x` a seal index. */
+  /** Per fetched key: `h` a live hash, `s` a sealed block, `x` a seal index. */
   kinds: string[]
   /** Per live hash that may be sealed: its seal index's place in `keys`, its period and sub-bucket. */
   guards: Array<Guard | undefined>
@@ -60,9 +60,8 @@ function planOf (keys: readonly string[]): FetchPlan {
   for (const key of keys) {
     plan.sources.push(placesOf(key).map(([stored, loc]) => {
       if (loc === null) return { live: indexOf(stored, 'h'), block: -1, sub: '', part: '' }
-      // Script arguments count from 1.
       const seals = indexOf(loc.seals, 'x')
-      const live = indexOf(stored, `h${seals + 1}|${loc.period}|${loc.sub}`)
+      const live = indexOf(stored, 'h')
       plan.guards[live] = { seals, period: loc.period, sub: loc.sub }
       return { live, block: indexOf(loc.block, 's'), sub: loc.sub, part: loc.part }
     }))
@@ -196,7 +195,8 @@ export function fetchArgs (plan: FetchPlan, blocks: BlockCache, seals?: SealInde
       call.refresh[i] = seals?.wanted(key) === true
       call.args.push(call.refresh[i] ? 'xr' : 'x')
     } else {
-      call.args.push(g === undefined ? kind : `h${call.sent[g.seals]! + 1}|${g.period}|${g.sub}`)
+      // Script arguments count from 1; a guard names its seal index by its place in this call.
+      call.args.push(g === undefined ? 'h' : `h${call.sent[g.seals]! + 1}|${g.period}|${g.sub}`)
     }
   })
   for (const [x, periods] of claims) {
