@@ -71,6 +71,7 @@ export class TrendChart {
     ]
     this.el.dataset.points = String(data[1].filter((v) => v !== null).length)
     if (this.plot === null) {
+      // eslint-disable-next-line new-cap -- the library's own name
       this.plot = new uPlot(this.options(), data, this.el)
     } else {
       this.plot.setData(data)

@@ -25,10 +25,16 @@ t.test('loadConfig defaults', async (t) => {
 
 t.test('health thresholds and pair limits from the environment', async (t) => {
   const c = loadConfig({
-    METRICS_MAX_MODEL_GATEWAYS: '10', METRICS_MAX_MODEL_PROVIDERS: '20',
-    METRICS_STATUS_MIN_SAMPLES: '50', METRICS_STATUS_CONSECUTIVE_MINUTES: '5', METRICS_STATUS_DEGRADED_UPTIME: '99.5',
-    METRICS_STATUS_DOWN_UPTIME: '80', METRICS_STATUS_TTFT_FACTOR: '3', METRICS_BASELINE_MIN_SAMPLES: '500',
-    METRICS_ANOMALY_TTFT_FACTOR: '1.25', METRICS_ANOMALY_ERROR_RATE_PP: '2.5'
+    METRICS_MAX_MODEL_GATEWAYS: '10',
+    METRICS_MAX_MODEL_PROVIDERS: '20',
+    METRICS_STATUS_MIN_SAMPLES: '50',
+    METRICS_STATUS_CONSECUTIVE_MINUTES: '5',
+    METRICS_STATUS_DEGRADED_UPTIME: '99.5',
+    METRICS_STATUS_DOWN_UPTIME: '80',
+    METRICS_STATUS_TTFT_FACTOR: '3',
+    METRICS_BASELINE_MIN_SAMPLES: '500',
+    METRICS_ANOMALY_TTFT_FACTOR: '1.25',
+    METRICS_ANOMALY_ERROR_RATE_PP: '2.5'
   })
   t.same(c.maxPairs, { model_gateway: 10, model_provider: 20 })
   t.same(c.health, { minSamples: 50, consecutiveMinutes: 5, degradedUptime: 99.5, downUptime: 80, ttftFactor: 3, baselineMinSamples: 500, anomalyTtftFactor: 1.25, anomalyErrorRatePp: 2.5 })

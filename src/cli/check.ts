@@ -23,8 +23,23 @@ export function infoField (info: string, name: string, missing = '?'): string {
   return m === null ? missing : m[1]!.trim()
 }
 
-function probeEvent (ts: number): { model: string, provider: string, gateway: string, success: true, errorType: null, ttftMs: number, totalMs: number, inputTokens: number, outputTokens: number, streamed: true, ts: number } {
-  return { model: CHECK_MODEL, provider: CHECK_NAME, gateway: CHECK_NAME, success: true, errorType: null, ttftMs: 100, totalMs: 1000, inputTokens: 10, outputTokens: 90, streamed: true, ts }
+interface ProbeEvent {
+  model: string
+  provider: string
+  gateway: string
+  success: true
+  errorType: null
+  ttftMs: number
+  totalMs: number
+  inputTokens: number
+  outputTokens: number
+  streamed: true
+  ts: number
+}
+
+function probeEvent (ts: number): ProbeEvent {
+  const figures = { ttftMs: 100, totalMs: 1000, inputTokens: 10, outputTokens: 90 }
+  return { model: CHECK_MODEL, provider: CHECK_NAME, gateway: CHECK_NAME, success: true, errorType: null, ...figures, streamed: true, ts }
 }
 
 /**
@@ -119,7 +134,8 @@ async function probe (store: RedisStore, retentionHours: number, r: Report): Pro
 export async function checkService (base: string, token: string | undefined, readToken: string | undefined, out: (line: string) => void): Promise<boolean> {
   const r = new Report(out)
   const url = base.replace(/\/+$/, '')
-  const get = async (path: string, headers: Record<string, string> = {}): Promise<Response> => await fetch(url + path, { headers, signal: AbortSignal.timeout(5_000) })
+  const get = async (path: string, headers: Record<string, string> = {}): Promise<Response> =>
+    await fetch(url + path, { headers, signal: AbortSignal.timeout(5_000) })
   try {
     for (const path of ['/healthz', '/readyz']) {
       const res = await get(path)
@@ -161,5 +177,6 @@ export async function checkService (base: string, token: string | undefined, rea
 }
 
 function probeEventBody (): Record<string, unknown> {
-  return { model: CHECK_MODEL, provider: CHECK_NAME, gateway: CHECK_NAME, success: true, ttft_ms: 100, total_time_ms: 1000, input_tokens: 10, output_tokens: 90 }
+  const figures = { ttft_ms: 100, total_time_ms: 1000, input_tokens: 10, output_tokens: 90 }
+  return { model: CHECK_MODEL, provider: CHECK_NAME, gateway: CHECK_NAME, success: true, ...figures }
 }

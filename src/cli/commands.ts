@@ -101,4 +101,3 @@ export function describe (e: unknown): string {
     ? `error: ${x.message}`
     : `error: ${String(x.stack)}`
 }
-

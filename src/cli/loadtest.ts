@@ -23,7 +23,8 @@ function chatEvent (i: number, prefix: string): { model: string, body: Record<st
   const ttft = 80 + ((i * 7919) % 1200)
   if ((i >> 2) % 20 === 7) return { model, body: { model, gateway, success: false, error_type: ERRORS[(i / 80 | 0) % ERRORS.length], total_time_ms: ttft * 3 } }
   const streamed = i % 5 !== 3
-  return { model, body: { model, gateway, success: true, ttft_ms: ttft, total_time_ms: ttft + 300 + ((i * 104_729) % 4000), input_tokens: 200 + (i % 800), output_tokens: 50 + (i % 600), streamed } }
+  const tokens = { input_tokens: 200 + (i % 800), output_tokens: 50 + (i % 600) }
+  return { model, body: { model, gateway, success: true, ttft_ms: ttft, total_time_ms: ttft + 300 + ((i * 104_729) % 4000), ...tokens, streamed } }
 }
 
 interface Ctx { sent?: Map<string, number> }
@@ -115,7 +116,8 @@ export async function loadtest (o: LoadtestOptions, out: (line: string) => void,
       const res = await fetch(`${base}/api/metrics/realtime?type=model&id=${encodeURIComponent(model)}&window=${window}`, { headers: bearer(o.readToken ?? o.token), signal: AbortSignal.timeout(5_000) })
       counted.set(model, res.status === 200 ? (await res.json() as { requests: number }).requests : `${res.status}`)
     }
-    if ([...accepted.keys()].every((m) => counts(m, counted.get(m)) && counted.get(m) === countOf(accepted, m) + countOf(unanswered, m)) || Date.now() > deadline) break
+    const settled = (m: string): boolean => counts(m, counted.get(m)) && counted.get(m) === countOf(accepted, m) + countOf(unanswered, m)
+    if ([...accepted.keys()].every(settled) || Date.now() > deadline) break
     // The service flushes every METRICS_FLUSH_INTERVAL_MS and caches reads for METRICS_CACHE_TTL_MS.
     await new Promise((resolve) => setTimeout(resolve, 500))
   }

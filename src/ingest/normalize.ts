@@ -120,4 +120,3 @@ export function chatValidator (limits: () => Limits) {
 export function fetchValidator (limits: () => Limits) {
   return eventsValidator<FetchEventBody, FetchEvent>(FetchEventSchema, fetchEvent, limits)
 }
-

@@ -41,7 +41,7 @@ const p90 = (v: number | null): string => v === null ? 'no TTFT samples' : `TTFT
 /** Why `c` ranks right below `above`: the first criterion of the rule that differs. */
 function whyBelow (c: Candidate, above: RankedCandidate): string {
   const ref = `rank ${above.rank}`
-  if (downness(c) !== downness(above)) return `down, after every candidate that is not`
+  if (downness(c) !== downness(above)) return 'down, after every candidate that is not'
   if (c.uptimeLowerBound !== above.uptimeLowerBound) return `${lb(c.uptimeLowerBound)}, below ${ref} (${above.uptimeLowerBound!} %)`
   if (c.ttftP90 !== above.ttftP90) return `same uptime lower bound as ${ref}; ${p90(c.ttftP90)}, slower than ${ref} (${above.ttftP90!} ms)`
   if (c.requests !== above.requests) return `same uptime lower bound and TTFT p90 as ${ref}; fewer requests (${c.requests} < ${above.requests})`

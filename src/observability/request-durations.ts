@@ -29,7 +29,13 @@ export class DurationSeries {
   }
 }
 
-interface Sample { labels: Record<string, string | number>, sharedLabels?: Record<string, string>, value: number, metricName: string, exemplar: null | undefined }
+interface Sample {
+  labels: Record<string, string | number>
+  sharedLabels?: Record<string, string>
+  value: number
+  metricName: string
+  exemplar: null | undefined
+}
 interface Exported { name: string, help: string, type: string, aggregator: string, values: Sample[] }
 
 /**

@@ -36,13 +36,13 @@ export interface ServiceMetrics {
 }
 
 /** A counter whose value is kept elsewhere (a plain number) and copied in at scrape time. */
-function mirrored (registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
+function mirrored (registry: Registry, name: string, help: string, read: () => number): Counter {
+  return new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
 }
 
 /** The same, one series per value of `label`. */
-function mirroredBy (registry: Registry, name: string, help: string, label: string, read: Record<string, () => number>): void {
-  new Counter({
+function mirroredBy (registry: Registry, name: string, help: string, label: string, read: Record<string, () => number>): Counter {
+  return new Counter({
     name,
     help,
     labelNames: [label],
@@ -52,6 +52,11 @@ function mirroredBy (registry: Registry, name: string, help: string, label: stri
       for (const [value, n] of Object.entries(read)) this.inc({ [label]: value }, n())
     }
   })
+}
+
+/** A gauge whose value is read at scrape time. */
+function sampled (registry: Registry, name: string, help: string, read: () => number): Gauge {
+  return new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
 }
 
 /** Registers the service's own series on `registry` (README, "Prometheus metrics"). */
@@ -65,34 +70,19 @@ export function serviceMetrics (registry: Registry, src: MetricSources): Service
   mirrored(registry, `${NAMESPACE}flush_groups_set_aside_total`, 'Flush groups the store refused for their content (e.g. a sum past its largest value): logged whole and set aside so that every other group keeps landing', () => buffer.setAsideGroups)
   mirrored(registry, `${NAMESPACE}idempotent_duplicates_total`, 'Recording requests whose Idempotency-Key had been applied already: answered 202, their events not counted again', () => buffer.duplicateRequests)
   mirrored(registry, `${NAMESPACE}idempotent_duplicate_events_total`, 'Events of those requests', () => buffer.duplicateEvents)
-  new Gauge({
-    name: `${NAMESPACE}degraded`,
-    help: '1 while a flush group was set aside within the last hour (GET /readyz says degraded), else 0',
-    registers,
-    collect () { this.set(buffer.degraded ? 1 : 0) }
-  })
+  sampled(registry, `${NAMESPACE}degraded`, '1 while a flush group was set aside within the last hour (GET /readyz says degraded), else 0', () => buffer.degraded ? 1 : 0)
   mirroredBy(registry, `${NAMESPACE}read_cache_requests_total`, 'Read-cache lookups: hit (answered from a cached or in-flight answer) or miss (loaded from the store)', 'result',
     { hit: () => cache.counts.lookups - cache.counts.loads, miss: () => cache.counts.loads })
-  new Gauge({
-    name: `${NAMESPACE}buffer_entity_buckets`,
-    help: 'Distinct entity-buckets held in the buffer (limit: METRICS_MAX_BUFFERED_KEYS)',
-    registers,
-    collect () { this.set(buffer.bufferedKeys) }
-  })
+  sampled(registry, `${NAMESPACE}buffer_entity_buckets`, 'Distinct entity-buckets held in the buffer (limit: METRICS_MAX_BUFFERED_KEYS)', () => buffer.bufferedKeys)
   const reads = src.reads
   if (reads !== undefined) {
     mirroredBy(registry, `${NAMESPACE}store_reads_total`, 'Store reads of the read routes and the stream: admitted within the read budget, or refused (503 METRICS_READ_BUSY)', 'result',
       { admitted: () => reads.admitted, refused: () => reads.refused })
     mirrored(registry, `${NAMESPACE}store_read_seconds_total`, 'Time the store spent on reads admitted by the read budget (its METRICS_READ_BUDGET_MS is per second)', () => reads.chargedMs / 1000)
-    new Gauge({ name: `${NAMESPACE}store_reads_in_flight`, help: 'Store reads in flight (limit: METRICS_READ_CONCURRENCY)', registers, collect () { this.set(reads.active) } })
-    new Gauge({ name: `${NAMESPACE}store_reads_waiting`, help: 'Store reads waiting for the read budget (limit: METRICS_READ_QUEUE)', registers, collect () { this.set(reads.queued) } })
+    sampled(registry, `${NAMESPACE}store_reads_in_flight`, 'Store reads in flight (limit: METRICS_READ_CONCURRENCY)', () => reads.active)
+    sampled(registry, `${NAMESPACE}store_reads_waiting`, 'Store reads waiting for the read budget (limit: METRICS_READ_QUEUE)', () => reads.queued)
   }
-  new Gauge({
-    name: `${NAMESPACE}buffer_pending_events`,
-    help: 'Events accepted and not yet written to the store',
-    registers,
-    collect () { this.set(buffer.pendingEvents) }
-  })
+  sampled(registry, `${NAMESPACE}buffer_pending_events`, 'Events accepted and not yet written to the store', () => buffer.pendingEvents)
   return {
     httpDuration: new DurationHistogram({
       name: 'http_request_duration_seconds',

@@ -21,7 +21,8 @@ export const SHUTDOWN_DRAIN_MS = 10_000
  * written is logged with its count, never dropped silently.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const guard = new CardinalityGuard(fastify.metricsStore, { ...opts.config.maxIds, ...opts.config.maxPairs, catalog: opts.config.maxCatalogIds }, { retentionHours: opts.config.retentionHours })
+  const { maxIds, maxPairs, maxCatalogIds, retentionHours } = opts.config
+  const guard = new CardinalityGuard(fastify.metricsStore, { ...maxIds, ...maxPairs, catalog: maxCatalogIds }, { retentionHours })
   const flusher = new Flusher({
     onFlushed: async () => { await guard.refresh() },
     store: fastify.metricsStore,

@@ -47,7 +47,10 @@ class RouteTimer {
     let byStatus = this.#series.get(method)
     if (byStatus === undefined) this.#series.set(method, byStatus = new Map())
     let series = byStatus.get(reply.statusCode)
-    if (series === undefined) byStatus.set(reply.statusCode, series = this.#histogram.series({ method, route: this.#route, status_code: String(reply.statusCode) }))
+    if (series === undefined) {
+      series = this.#histogram.series({ method, route: this.#route, status_code: String(reply.statusCode) })
+      byStatus.set(reply.statusCode, series)
+    }
     series.observe(reply.elapsedTime / 1000)
   }
 }

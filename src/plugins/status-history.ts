@@ -14,7 +14,8 @@ declare module 'fastify' {
  * start a minute's sweep does it). Stopped on close.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const recorder = new StatusRecorder({ store: fastify.metricsStore, th: opts.config.health, retentionHours: opts.config.retentionHours, log: fastify.log, member: fastify.ingestBuffer.instanceId })
+  const { health: th, retentionHours } = opts.config
+  const recorder = new StatusRecorder({ store: fastify.metricsStore, th, retentionHours, log: fastify.log, member: fastify.ingestBuffer.instanceId })
   fastify.decorate('statusRecorder', recorder)
   fastify.addHook('onReady', async () => { recorder.start() })
   fastify.addHook('onClose', async () => { await recorder.stop() })

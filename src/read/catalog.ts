@@ -71,7 +71,8 @@ export async function readCatalogComputation (store: StoreReader, gateway: strin
   const [[fields]] = await store.read([index.read]) as [[Fields]]
   const fetched = Object.entries(fields).map(([field, raw]) => fetchedOf(field, raw)).sort(byTimeThenArrival)
   const iso = (ts: number): string => new Date(ts).toISOString()
-  const answer = { gateway, window: { from: iso(buckets[0]!.start), to: iso(now), seconds: hours * HOUR_MS / 1000 }, fetches: fetched.length, generated_at: iso(now) }
+  const window = { from: iso(buckets[0]!.start), to: iso(now), seconds: hours * HOUR_MS / 1000 }
+  const answer = { gateway, window, fetches: fetched.length, generated_at: iso(now) }
   const last = fetched[fetched.length - 1]
   const times = fetched.map((f) => f.ts)
   if (last === undefined) return { answer: { ...answer, last_fetch_at: null, model_count: null, models: [], changes: [] }, times }

@@ -4,7 +4,7 @@ import { rankCandidates, type RankedCandidate } from '../metrics/routing.js'
 import { ttftPercentile, uptimeLowerBound, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
-import { decodeStat, num, tallyOf } from './decode.js'
+import { decodeStat, tallyOf } from './decode.js'
 import { hoursOf } from './realtime.js'
 import { currentStatus, decodeStatus, planStatus, type StatusPlan } from './status.js'
 import { binsIn, ReadPlan, type DistRef } from './targets.js'
@@ -127,10 +127,22 @@ export interface RouteAnswer {
 export async function readRoute (store: StoreReader, model: string, by: Via, windowName: WindowName, now: number, th: HealthThresholds): Promise<RouteAnswer> {
   const { window, pairs } = await readPairs(store, model, [by], windowName, now, th)
   const figures = new Map(pairs[by].map((p) => [p.id, p]))
-  const ranked: RankedCandidate[] = rankCandidates(pairs[by].map((p) => ({ id: p.id, status: p.status, uptimeLowerBound: p.uptime_lower_bound, ttftP90: p.ttft_p90_ms, requests: p.requests })))
+  const ranking = pairs[by].map((p) => ({ id: p.id, status: p.status, uptimeLowerBound: p.uptime_lower_bound, ttftP90: p.ttft_p90_ms, requests: p.requests }))
+  const ranked: RankedCandidate[] = rankCandidates(ranking)
   const candidates = ranked.map((c): RouteCandidate => {
     const p = figures.get(c.id)!
-    return { rank: c.rank, id: c.id, status: c.status, status_reason: p.status_reason, uptime: p.uptime, uptime_lower_bound: c.uptimeLowerBound, ttft_p90_ms: c.ttftP90, requests: c.requests, reason: c.reason }
+    const { status_reason: statusReason, uptime } = p
+    return {
+      rank: c.rank,
+      id: c.id,
+      status: c.status,
+      status_reason: statusReason,
+      uptime,
+      uptime_lower_bound: c.uptimeLowerBound,
+      ttft_p90_ms: c.ttftP90,
+      requests: c.requests,
+      reason: c.reason
+    }
   })
   const first = candidates[0]
   return { model, by, window, recommended: first !== undefined && first.status !== 'down' ? first.id : null, candidates, generated_at: new Date(now).toISOString() }

@@ -42,7 +42,9 @@ function decodeTransition (field: string, raw: string): Transition {
  * together with the changes of the last RECENT_MINUTES computed now. One round trip, two reads of
  * the entity's own keys.
  */
-export async function readStatusHistory (store: StoreReader, type: EntityType, id: string, hours: number, now: number, th: HealthThresholds): Promise<HistoryAnswer> {
+export async function readStatusHistory (
+  store: StoreReader, type: EntityType, id: string, hours: number, now: number, th: HealthThresholds
+): Promise<HistoryAnswer> {
   const buckets = bucketRange('hour', now, hours)
   const stored = new ReadPlan({ type, id })
   stored.slot('status', buckets)

@@ -39,7 +39,9 @@ export async function readActivity (store: StoreReader, type: 'model' | 'provide
     slots.push(0, 1)
   }
   const [[requests, successes]] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }]) as [[Fields, Fields]]
-  return Object.entries(requests).filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX)).map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
+  return Object.entries(requests)
+    .filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX))
+    .map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
 }
 
 /**

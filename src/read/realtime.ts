@@ -48,7 +48,9 @@ export function hoursOf (buckets: readonly Bucket[]): Set<number> {
  * The state's baselines, and the window's edge minutes the state replays too, are buckets the rest
  * of the read holds too: in one read, the store fetches each of them once.
  */
-export async function readRealtime (store: StoreReader, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS): Promise<RealtimeAnswer> {
+export async function readRealtime (
+  store: StoreReader, type: EntityType, id: string, windowName: WindowName, now: number, th: HealthThresholds = DEFAULT_THRESHOLDS
+): Promise<RealtimeAnswer> {
   const w = resolveWindow(windowName, now)
   const res = WINDOWS[windowName].res
   const families: Family[] = type === 'gateway' ? ['stats', 'ttft', 'total', 'tps', 'fetch_rt'] : ['stats', 'ttft', 'total', 'tps']

@@ -104,4 +104,3 @@ export const CatalogSchema = Type.Object({
   }), { description: 'between consecutive fetches whose lists differ, newest first' }),
   generated_at: DateTime
 })
-

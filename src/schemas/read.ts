@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
-import { StringEnum, NullableNumber, Stats, StatusSchema, TokenProperties, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
+import { StringEnum, NullableNumber, StatusSchema, TokenProperties, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
   order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
@@ -50,7 +50,6 @@ export const ProviderSummarySchema = Type.Object({
   window: WindowInfo,
   providers: Type.Array(ProviderRowSchema)
 })
-
 
 export const TREND_METRICS = ['ttft', 'total_time', 'output_tokens_per_second', 'success_rate', 'requests', 'errors', 'tokens'] as const
 export const TREND_STATS = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const

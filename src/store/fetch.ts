@@ -248,7 +248,9 @@ export function unpack (plan: FetchPlan, replies: Buffer[], blocks: BlockCache, 
  * whose claims no longer held (stale) is asked again with the seal indexes it returned; a third time
  * without claims, so a plan takes three calls at most and a stale answer can never be the result.
  */
-export async function fetchAll (plans: readonly FetchPlan[], blocks: BlockCache, seals: SealIndexes, send: (calls: FetchCall[]) => Promise<Buffer[][]>): Promise<Array<{ plan: FetchPlan, got: Fetched }>> {
+export async function fetchAll (
+  plans: readonly FetchPlan[], blocks: BlockCache, seals: SealIndexes, send: (calls: FetchCall[]) => Promise<Buffer[][]>
+): Promise<Array<{ plan: FetchPlan, got: Fetched }>> {
   const out: Array<{ plan: FetchPlan, got: Fetched }> = []
   let pending = plans.map((_, i) => i)
   for (let attempt = 0; pending.length > 0; attempt++) {

@@ -10,7 +10,8 @@ import { KEY_PREFIX, entityKey, indexKey, pairKey, type Family, type IndexField 
  * Live buckets are hashes, written by the flush (src/store/keys.ts names them). Once a bucket is
  * closed, the sealer moves every live hash of one hash tag and one period into one **block**: a string
  * key `<tag>:sealed:<period>` holding MessagePack snapshots, one after the other. A period is an hour
- * (the tag's hour buckets) or an aligned 10 minutes (its ten minute buckets). A snapshot is a map sub-bucket → part → the hash's fields and values as one flat array;
+ * (the tag's hour buckets) or an aligned 10 minutes (its ten minute buckets). A snapshot is a map
+ * sub-bucket → part → the hash's fields and values as one flat array;
  * integers are stored as MessagePack integers, everything else as strings.
  *
  * A read of a bucket reads its live hash and its block's part in one script call (atomic, so a seal
@@ -257,4 +258,3 @@ export function closedPeriods (now: number, delayMs: number, minuteRetentionMs: 
   for (let start = bucketStart('hour', now - retentionHours * HOUR_MS); start + HOUR_MS <= until; start += HOUR_MS) out.push({ kind: 'hour', start })
   return out
 }
-

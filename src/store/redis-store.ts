@@ -158,7 +158,9 @@ export class RedisStore implements MetricsStore {
   async #batch (commands: Command[]): Promise<Array<[Error | null, unknown]>> {
     const client = this.client
     if (client instanceof Cluster) {
-      return await Promise.all(commands.map(async (c) => await (c(client) as Promise<unknown>).then((v): [null, unknown] => [null, v], (err: Error): [Error, null] => [err, null])))
+      const settle = async (c: Command): Promise<[Error | null, unknown]> =>
+        await (c(client) as Promise<unknown>).then((v): [null, unknown] => [null, v], (err: Error): [Error, null] => [err, null])
+      return await Promise.all(commands.map(settle))
     }
     // Large batches (a flush under heavy load carries hundreds of groups) go out as several
     // pipelines, the event loop free between them: encoding them all at once would stall it.
@@ -205,7 +207,9 @@ export class RedisStore implements MetricsStore {
 
   async shareCounts (items: SharedCount[]): Promise<number[]> {
     const commands: Command[] = []
-    for (const { key, member, count, expireAt } of items) commands.push((c) => c.hset(key, member, count), (c) => c.pexpireat(key, expireAt), (c) => c.hvals(key))
+    for (const { key, member, count, expireAt } of items) {
+      commands.push((c) => c.hset(key, member, count), (c) => c.pexpireat(key, expireAt), (c) => c.hvals(key))
+    }
     const results = await this.#batch(commands)
     return items.map((_, i) => {
       const [err, counts] = results[3 * i + 2]!

@@ -214,9 +214,8 @@ t.test('413: split until the parts fit; an event too large alone is failed', asy
 
 t.test('onError and onSent that throw, reject, or record from inside do not break delivery', async (t) => {
   const svc = service((events) => events.some((e) => e.ttft_ms === -1) ? new Response('{}', { status: 400 }) : null)
-  let c: MetricsClient | undefined
   let reports = 0
-  c = createMetricsClient({
+  const c: MetricsClient = createMetricsClient({
     baseUrl: 'http://127.0.0.1:9',
     fetch: svc.fetch,
     flushIntervalMs: NEVER,

@@ -171,7 +171,7 @@ t.test('maxRetryMs stays below the service\'s 10-minute idempotency window, what
 })
 
 t.test('a Retry-After beyond the retry budget expires the batch at once instead of blocking the route', async (t) => {
-  let clock = 0
+  const clock = 0
   const { fetch, calls } = scripted([new Response(null, { status: 503, headers: { 'retry-after': '86400' } }), accepted()])
   const { c, errors } = client(t, { fetch, now: () => clock, maxRetryMs: 60_000 })
   record(c, 2)
@@ -242,6 +242,7 @@ t.test('a fetch that throws something that cannot even be described is a network
   const weird = Object.defineProperty({}, 'message', { get () { throw new Error('getter') } })
   let n = 0
   const f = async (): Promise<Response> => {
+    // eslint-disable-next-line no-throw-literal -- what some fetch wrappers throw
     if (++n === 1) throw weird as Error
     return accepted()
   }

@@ -43,6 +43,8 @@ t.test('the six original calls, unchanged, are counted exactly', async (t) => {
   const gateway = 'eu-1'
   const provider = extractProvider(model)
   const error = Object.assign(new Error('429 Too Many Requests: rate limit reached'), { status: 429 })
+  // Named as the API's fields, as the README's gateway example names them.
+  /* eslint-disable camelcase */
   let total_time_ms = 3150
   const ttft_ms = 420
   const model_count = 312
@@ -61,8 +63,18 @@ t.test('the six original calls, unchanged, are counted exactly', async (t) => {
   await landAll(app)
   t.same(logged, [], 'nothing reached console.error')
   t.same(metricsService.stats(), {
-    queued: 0, sent: 5, dropped: 0, failed: 0, invalid: 0, refused: 0, expired: 0, retries: 0,
-    latencyPending: 0, latencyJoined: 1, latencyExpired: 0, latencyInvalid: 0
+    queued: 0,
+    sent: 5,
+    dropped: 0,
+    failed: 0,
+    invalid: 0,
+    refused: 0,
+    expired: 0,
+    retries: 0,
+    latencyPending: 0,
+    latencyJoined: 1,
+    latencyExpired: 0,
+    latencyInvalid: 0
   }, 'four completions and two fetches sent (the latency sample is part of a completion), nothing lost')
 
   const byModel = await get(app, `/api/metrics/realtime?type=model&id=${encodeURIComponent(model)}&window=5m`)

@@ -8,7 +8,8 @@ import { bucketName } from '../../src/metrics/buckets.js'
 import { spawnServer, type ServerProcess } from '../helpers/server.js'
 import {
   logLines, postChat, readyz, runLoad, sleep, startPersistentRedis, sumN, until, waitFlushed,
-  type ChatEventBody, expectModelTotals } from '../helpers/faults.js'
+  type ChatEventBody, expectModelTotals
+} from '../helpers/faults.js'
 
 const T0 = Date.now() - 10_000
 

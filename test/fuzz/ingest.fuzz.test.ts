@@ -67,6 +67,7 @@ const FETCH_ERRORS = ['timeout', 'error']
  * and so in JSON Schema's `\s`). Control characters: General_Category Cc.
  */
 const WHITESPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 
 type Json = Record<string, unknown>
@@ -258,6 +259,7 @@ type StrStyle = 'std' | 'raw' | 'escapeAll'
 /** A JSON string literal: standard, with lone surrogates left raw (sent as U+FFFD), or every unit escaped. */
 function jsonStr (s: string, style: StrStyle = 'std'): string {
   if (style === 'std') return JSON.stringify(s)
+  // eslint-disable-next-line no-control-regex -- the characters JSON must escape
   if (style === 'raw') return '"' + s.replace(/["\\\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1)) + '"'
   let out = '"'
   for (let i = 0; i < s.length; i++) out += '\\u' + s.charCodeAt(i).toString(16).padStart(4, '0')
@@ -682,8 +684,13 @@ const countRun = fc.record({
   requests: fc.array(fc.record({
     route: pick<Route>('chat', 'fetch'),
     events: fc.array(fc.record({
-      m: fc.nat(), p: fc.option(fc.nat(), { nil: undefined }), g: fc.option(fc.nat(), { nil: undefined }),
-      success: fc.boolean(), ago: fc.integer({ min: 0, max: 30 * MINUTE }), tsKind: fc.nat(3), ttft: fc.option(fc.nat(MAX_MS), { nil: undefined })
+      m: fc.nat(),
+      p: fc.option(fc.nat(), { nil: undefined }),
+      g: fc.option(fc.nat(), { nil: undefined }),
+      success: fc.boolean(),
+      ago: fc.integer({ min: 0, max: 30 * MINUTE }),
+      tsKind: fc.nat(3),
+      ttft: fc.option(fc.nat(MAX_MS), { nil: undefined })
     }), { minLength: 1, maxLength: 30 }),
     /** an invalid request in between must change nothing */
     spoiler: maybe(fc.nat(), 1 / 4)

@@ -277,13 +277,15 @@ function pairArb (route: RouteName): Arb<GenPair> {
 /** A required parameter is usually there, so that most queries get past it. */
 function queryArb (route: RouteName): Arb<Query> {
   const required = route === 'realtime' ? 'id' : route === 'trends' ? 'model' : undefined
-  const base = required === undefined ? fc.constant<GenPair[]>([]) : fc.option(fc.record({
-    key: fc.constant(route === 'trends' ? 'model' : 'id'),
-    value: fc.constantFrom(...SEEDED.models, ...SEEDED.providers, ...SEEDED.gateways) as Arb<string | undefined>,
-    kenc: fc.constant<Enc>('pct'),
-    venc: fc.constant<Enc>('pct'),
-    noise: fc.constant(0)
-  }).map((p) => [p]), { nil: [], freq: 6 })
+  const base = required === undefined
+    ? fc.constant<GenPair[]>([])
+    : fc.option(fc.record({
+      key: fc.constant(route === 'trends' ? 'model' : 'id'),
+      value: fc.constantFrom(...SEEDED.models, ...SEEDED.providers, ...SEEDED.gateways) as Arb<string | undefined>,
+      kenc: fc.constant<Enc>('pct'),
+      venc: fc.constant<Enc>('pct'),
+      noise: fc.constant(0)
+    }).map((p) => [p]), { nil: [], freq: 6 })
   return fc.record({
     base,
     // keys repeat only through `repeat`

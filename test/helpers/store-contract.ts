@@ -55,10 +55,13 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
 
   t.test('every written key gets its expiry; an expired one is not written', async (t) => {
     const at = Date.now() + 2 * HOUR
-    await store.applyGroups(1, [{ marker: `${prefix}:{ttl}:flushed:a`, keys: [
-      { key: `${prefix}:{ttl}:a`, expireAt: at, ops: [['i', 'n', '1']] },
-      { key: `${prefix}:{ttl}:b`, expireAt: Date.now() - 1000, ops: [['i', 'n', '1']] }
-    ] }])
+    await store.applyGroups(1, [{
+      marker: `${prefix}:{ttl}:flushed:a`,
+      keys: [
+        { key: `${prefix}:{ttl}:a`, expireAt: at, ops: [['i', 'n', '1']] },
+        { key: `${prefix}:{ttl}:b`, expireAt: Date.now() - 1000, ops: [['i', 'n', '1']] }
+      ]
+    }])
     const ttl = await subject.pttl(`${prefix}:{ttl}:a`)
     t.ok(ttl > 2 * HOUR - 60_000 && ttl <= 2 * HOUR, `expiry is absolute (pttl ${ttl})`)
     t.equal(await subject.pttl(`${prefix}:{ttl}:b`), -2, 'a key past its expiry does not exist')
@@ -110,11 +113,14 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     const b = `${prefix}:{many}:b`
     const c = `${prefix}:{many}:c`
     const lv = (ts: number, v: string): string => String(ts).padStart(15, '0') + v
-    await store.applyGroups(1, [{ marker: `${prefix}:{many}:flushed:a`, keys: [
-      { key: a, expireAt: future, ops: [['i', 'n', '2'], ['m', 'x:min', '7'], ['M', 'x:max', '7'], ['l', 'last:p', lv(5, 'a')]] },
-      { key: b, expireAt: future, ops: [['i', 'n', '3'], ['m', 'x:min', '4'], ['M', 'x:max', '4'], ['l', 'last:p', lv(6, 'b')]] },
-      { key: c, expireAt: future, ops: [['i', 'y:min', '3'], ['i', '17', '1']] }
-    ] }])
+    await store.applyGroups(1, [{
+      marker: `${prefix}:{many}:flushed:a`,
+      keys: [
+        { key: a, expireAt: future, ops: [['i', 'n', '2'], ['m', 'x:min', '7'], ['M', 'x:max', '7'], ['l', 'last:p', lv(5, 'a')]] },
+        { key: b, expireAt: future, ops: [['i', 'n', '3'], ['m', 'x:min', '4'], ['M', 'x:max', '4'], ['l', 'last:p', lv(6, 'b')]] },
+        { key: c, expireAt: future, ops: [['i', 'y:min', '3'], ['i', '17', '1']] }
+      ]
+    }])
     const missing = `${prefix}:{many}:missing`
     const [slots] = await store.read([{
       keys: [a, b, a, missing, c, c, missing, c, b],
@@ -168,10 +174,13 @@ export function storeContract (t: Test, subject: ContractSubject, prefix: string
     const b = `${prefix}:{sum}:b`
     const near = String(BigInt(MAX_SUM) - 10n)
     t.same(await store.applyGroups(1, [{ marker: m, keys: [{ key: a, expireAt: future, ops: [['s', 'sum', near]] }] }]), [null], 'up to MAX_SUM is stored')
-    const over: GroupWrite = { marker: m, keys: [
-      { key: b, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '5']] },
-      { key: a, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '11']] }
-    ] }
+    const over: GroupWrite = {
+      marker: m,
+      keys: [
+        { key: b, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '5']] },
+        { key: a, expireAt: future, ops: [['i', 'n', '1'], ['s', 'sum', '11']] }
+      ]
+    }
     const fine: GroupWrite = { marker: `${prefix}:{sum2}:flushed:a`, keys: [{ key: `${prefix}:{sum2}:c`, expireAt: future, ops: [['s', 'sum', '3']] }] }
     const [refused, landed] = await store.applyGroups(2, [over, fine])
     t.ok(isRefusal(refused), `refused for its content: ${String((refused as Error | null)?.message)}`)

@@ -126,7 +126,6 @@ function expectedExpiry (key: string, retentionHours: number): number {
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi)) + MIN + (pair ? HOUR : 2 * HOUR)
 }
 
-
 // ---------------------------------------------------------------------------------------------
 
 t.test('Aggregator.seal', async (t) => {

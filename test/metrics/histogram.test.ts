@@ -22,7 +22,6 @@ import { mulberry32 } from '../helpers/random.js'
 // Reproducible samples: mulberry32 + Box–Muller, written here so the runs do not depend on the
 // implementation or on Math.random.
 
-
 function normal (rnd: () => number): () => number {
   return () => {
     const u1 = 1 - rnd() // (0, 1]

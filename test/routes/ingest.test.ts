@@ -249,7 +249,7 @@ t.test('POST /api/metrics/chat', async (t) => {
       t.type(body.message, 'string', 'error shape: message')
     }
     t.equal(({} as Json).polluted, undefined, 'Object.prototype not polluted')
-    t.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false, 'no polluted key on Object.prototype')
+    t.equal(Object.hasOwn(Object.prototype, 'polluted'), false, 'no polluted key on Object.prototype')
     const ok = await post(app, CHAT, chatOk({ model: 'acme/after-proto' }))
     t.equal(ok.statusCode, 202, 'service still records afterwards')
     await flushAll(app)

@@ -36,8 +36,20 @@ t.test('locate: an hour hash goes to its hour block, a minute hash to its 10-min
 
 t.test('locate: each family and index field has a part code of its own', async (t) => {
   const codes: Record<string, string> = {
-    stats: 's', ttft: 't', total: 'T', tps: 'p', fetch_rt: 'f', models: 'm', gateways: 'g', providers: 'P', status: 'S',
-    catalog_fetches: 'c', dists: 'd', requests: 'r', successes: 'o', fetches: 'F'
+    stats: 's',
+    ttft: 't',
+    total: 'T',
+    tps: 'p',
+    fetch_rt: 'f',
+    models: 'm',
+    gateways: 'g',
+    providers: 'P',
+    status: 'S',
+    catalog_fetches: 'c',
+    dists: 'd',
+    requests: 'r',
+    successes: 'o',
+    fetches: 'F'
   }
   for (const [family, code] of Object.entries(codes)) {
     t.equal(locate(`metrics:provider:{acme}:${family}:2024-05-15-12`)?.part, code, family)
@@ -214,7 +226,7 @@ t.test('partOf: a part as its live hash held it', async (t) => {
       S: ['last:000001715774400000', 'down'],
       r: [true, -5, 1, 5, 2, 1000, 3] // fields -5, 0, 1000
     },
-    '7': { s: [1, 1] }
+    7: { s: [1, 1] }
   })) as [Snapshot]
   t.strictSame(partOf(snap, 'h', 't'), [3, 2, 'z', 1, 7, 4], 'as stored: fields and values')
   t.strictSame(partOf(snap, 'h', 'T'), [2, 5, 5, 1, 6, 9], 'sorted differences after true: fields added up')
@@ -245,7 +257,7 @@ t.test('partOf: a pair stored as 1 is its model\'s figures', async (t) => {
       'g:gw1:d': 1,
       'p:acme:s': 1
     },
-    '4': { s: [1, 1], p: [3, 1], 'g:gw1:s': 1, 'g:gw1:d': 1 }
+    4: { s: [1, 1], p: [3, 1], 'g:gw1:s': 1, 'g:gw1:d': 1 }
   })) as [Snapshot]
   t.strictSame(partOf(snap, 'h', 'g:gw1:s'), ['n', 3, 'ok', 2, 'ttft:n', 3], 'stats without the model\'s latest provider')
   t.strictSame(partOf(snap, 'h', 'g:gw1:d'), [5, 1, 9999, 2, 10005, 1, 10007, 2], 'the three histograms in one hash: bin + 0, 10 000, 20 000; the zero bin as 9999')
