@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Flusher } from '../ingest/flusher.js'
-import type { CacheCounts } from '../plugins/read-cache.js'
+import type { CacheCounts } from '../read/cache.js'
 import type { ReadBudget } from '../read/budget.js'
 import { DurationHistogram } from './request-durations.js'
 

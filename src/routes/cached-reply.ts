@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Cached } from '../plugins/read-cache.js'
+import type { Cached } from '../read/cache.js'
 import { isReadBusy, READ_RETRY_S } from '../read/budget.js'
 import { storeLoad } from '../read/store-load.js'
 
