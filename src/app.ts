@@ -9,6 +9,7 @@ import ingestPlugin from './plugins/ingest.js'
 import limitsPlugin from './plugins/limits.js'
 import prometheusPlugin from './plugins/prometheus.js'
 import readCachePlugin from './plugins/read-cache.js'
+import registryPlugin from './plugins/registry.js'
 import sealerPlugin from './plugins/sealer.js'
 import statusHistoryPlugin from './plugins/status-history.js'
 import storePlugin from './plugins/store.js'
@@ -104,6 +105,7 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
     if (route.schema?.querystring !== undefined) route.preHandler = withHook(route.preHandler, rejectNonFiniteQuery, 'first')
   })
   await fastify.register(storePlugin, { config: opts.config, store: opts.store })
+  await fastify.register(registryPlugin)
   await fastify.register(ingestPlugin, { config: opts.config })
   await fastify.register(readCachePlugin, { config: opts.config })
   // Before every route: it times the routes registered after it.

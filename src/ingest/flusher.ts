@@ -16,6 +16,10 @@ export interface FlusherOptions {
   onFlushed?: () => Promise<void>
   /** How long an idempotency key's events are applied at most once (ms); default 10 minutes. */
   idempotencyWindowMs?: number
+  /** This instance's name among those sharing the store (default: random); batches are marked with it. */
+  instanceId?: string
+  /** Told of every write attempt (GET /metrics times them). */
+  observer?: FlushObserver
 }
 
 /** A group the store refused for its content, kept (bounded, for a day) for inspection. */
@@ -73,8 +77,8 @@ const nextTurn = async (): Promise<void> => { await new Promise((resolve) => set
  * store in chunks, with a turn of the loop between them, so requests keep being served meanwhile.
  */
 export class Flusher {
-  /** Random per process: markers of different processes never collide. */
-  readonly instanceId = randomBytes(8).toString('hex')
+  /** Markers of different instances never collide: each names its batches with its own id. */
+  readonly instanceId: string
   readonly #store: MetricsStore
   readonly #intervalMs: number
   readonly #maxBufferedKeys: number
@@ -101,8 +105,7 @@ export class Flusher {
   /** Recording requests whose idempotency key had been applied already (their events were not counted again). */
   duplicateRequests = 0
   duplicateEvents = 0
-  /** Set by the Prometheus plugin to time each flush. */
-  observer: FlushObserver | undefined
+  readonly #observer: FlushObserver | undefined
   readonly #setAside: SetAside[] = []
   readonly #idempotencyWindowMs: number
   /** Keyed requests accepted and not yet claimed, oldest first. */
@@ -119,6 +122,8 @@ export class Flusher {
     this.#now = opts.now ?? Date.now
     this.#onFlushed = opts.onFlushed
     this.#idempotencyWindowMs = opts.idempotencyWindowMs ?? IDEMPOTENCY_WINDOW_MS
+    this.instanceId = opts.instanceId ?? randomBytes(8).toString('hex')
+    this.#observer = opts.observer
   }
 
   /** Events accepted and not yet written (keyed ones waiting for their claim included). */
@@ -262,7 +267,7 @@ export class Flusher {
       if (isRefusal(err)) this.#putAside(g, err, sealed.seq)
       else failed.push(g)
     })
-    this.observer?.attempted((performance.now() - started) / 1000, failed.length === 0)
+    this.#observer?.attempted((performance.now() - started) / 1000, failed.length === 0)
     if (failed.length === 0) {
       this.flushedEvents += sealed.events
       this.#sealed = null

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { Flusher } from '../ingest/flusher.js'
+import type { Flusher, FlushObserver } from '../ingest/flusher.js'
 import type { CacheCounts } from '../read/cache.js'
 import type { ReadBudget } from '../read/budget.js'
 import { DurationHistogram } from './request-durations.js'
@@ -28,8 +28,6 @@ export interface ServiceMetrics {
   /** Label sets `method`, `route`, `status_code`. */
   httpDuration: DurationHistogram
   rejected: Counter<'route' | 'reason'>
-  flushDuration: Histogram
-  flushErrors: Counter
   readErrors: Counter
   redisErrors: Counter
   redisReconnects: Counter
@@ -96,16 +94,26 @@ export function serviceMetrics (registry: Registry, src: MetricSources): Service
       labelNames: ['route', 'reason'],
       registers
     }),
-    flushDuration: new Histogram({
-      name: `${NAMESPACE}flush_duration_seconds`,
-      help: 'Time the store took to apply one flush (successful or not)',
-      buckets: FLUSH_BUCKETS,
-      registers
-    }),
-    flushErrors: new Counter({ name: `${NAMESPACE}flush_errors_total`, help: 'Flushes that did not fully land (retried with backoff)', registers }),
     readErrors: new Counter({ name: `${NAMESPACE}store_read_errors_total`, help: 'Reads answered 503 because the store did not answer', registers }),
     redisErrors: new Counter({ name: `${NAMESPACE}redis_errors_total`, help: 'Errors reported by the Redis client (connection losses, failed connection attempts)', registers }),
     redisReconnects: new Counter({ name: `${NAMESPACE}redis_reconnects_total`, help: 'Reconnection attempts of the Redis client', registers })
+  }
+}
+
+/** The flushes' series: each write attempt's time, and the attempts that did not fully land. */
+export function flushMetrics (registry: Registry): FlushObserver {
+  const duration = new Histogram({
+    name: `${NAMESPACE}flush_duration_seconds`,
+    help: 'Time the store took to apply one flush (successful or not)',
+    buckets: FLUSH_BUCKETS,
+    registers: [registry]
+  })
+  const errors = new Counter({ name: `${NAMESPACE}flush_errors_total`, help: 'Flushes that did not fully land (retried with backoff)', registers: [registry] })
+  return {
+    attempted: (seconds, ok) => {
+      duration.observe(seconds)
+      if (!ok) errors.inc()
+    }
   }
 }
 

@@ -30,7 +30,9 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     maxBufferedKeys: opts.config.maxBufferedKeys,
     retentionHours: opts.config.retentionHours,
     idempotencyWindowMs: opts.config.idempotencyWindowMs,
-    log: fastify.log
+    log: fastify.log,
+    instanceId: fastify.instanceId,
+    observer: fastify.flushObserver
   })
   fastify.decorate('lifecycle', { draining: false })
   fastify.decorate('ingestBuffer', flusher)
@@ -45,4 +47,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     if (left > 0) fastify.log.error({ lostEvents: flusher.abandon() }, 'shutdown: the store did not confirm the buffered events; they may be lost')
     else fastify.log.info({ flushedEvents: flusher.flushedEvents }, 'shutdown: buffer written')
   })
-}, { name: 'ingest', dependencies: ['store'] })
+}, { name: 'ingest', dependencies: ['store', 'metrics-registry'] })

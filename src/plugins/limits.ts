@@ -49,7 +49,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     await fastify.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'idempotency-key'] })
   }
   if (config.rateLimitMax === 0) return
-  const member = fastify.ingestBuffer.instanceId
+  const member = fastify.instanceId
   const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member })
   const failures = new SharedRateLimit(fastify.metricsStore, { windowMs: 60_000, syncMs: RATE_LIMIT_SYNC_MS, member })
   fastify.addHook('onClose', async () => { shared.close(); failures.close() })
@@ -82,4 +82,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
       message: `rate limit of ${ctx.max} requests per ${describeWindow(config.rateLimitWindowMs)} exceeded; retry after the Retry-After delay`
     })
   })
-}, { name: 'limits', dependencies: ['store', 'ingest', 'auth'] })
+}, { name: 'limits', dependencies: ['store', 'auth'] })

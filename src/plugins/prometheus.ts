@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import type { Config } from '../config.js'
 import { GenAiSeries, readGenAiRows } from '../observability/genai.js'
 import { processRegistry } from '../observability/process-metrics.js'
@@ -88,17 +88,10 @@ function watchRedis (store: object, m: ServiceMetrics): () => void {
  * are exported too, as OpenTelemetry GenAI series, through the read cache.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const { ingestBuffer, readCache, metricsStore } = fastify
-  const registry = new Registry()
+  const { ingestBuffer, readCache, metricsStore, metricsRegistry: registry } = fastify
   // Made now rather than at the first scrape, so the event-loop delay monitor has samples by then.
   const processMetrics = processRegistry()
   const m = serviceMetrics(registry, { buffer: ingestBuffer, cache: readCache, reads: fastify.readBudget })
-  ingestBuffer.observer = {
-    attempted: (seconds, ok) => {
-      m.flushDuration.observe(seconds)
-      if (!ok) m.flushErrors.inc()
-    }
-  }
   const unwatch = watchRedis(metricsStore, m)
   fastify.addHook('onClose', async () => { unwatch() })
 
@@ -141,4 +134,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     return (await registry.metrics()) + (await processMetrics.metrics())
   }
   fastify.decorate('prometheus', { registry, scrape })
-}, { name: 'prometheus', dependencies: ['store', 'ingest', 'read-cache'] })
+}, { name: 'prometheus', dependencies: ['store', 'metrics-registry', 'ingest', 'read-cache'] })

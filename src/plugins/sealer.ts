@@ -15,9 +15,9 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     store,
     retentionHours: opts.config.retentionHours,
     log: fastify.log,
-    member: fastify.ingestBuffer.instanceId,
+    member: fastify.instanceId,
     beforePass: async () => { await store.checkLayout() }
   })
   fastify.addHook('onReady', async () => { sealer.start() })
   fastify.addHook('onClose', async () => { await sealer.stop() })
-}, { name: 'sealer', dependencies: ['store', 'ingest'] })
+}, { name: 'sealer', dependencies: ['store'] })

@@ -15,8 +15,8 @@ declare module 'fastify' {
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const { health: th, retentionHours } = opts.config
-  const recorder = new StatusRecorder({ store: fastify.metricsStore, th, retentionHours, log: fastify.log, member: fastify.ingestBuffer.instanceId })
+  const recorder = new StatusRecorder({ store: fastify.metricsStore, th, retentionHours, log: fastify.log, member: fastify.instanceId })
   fastify.decorate('statusRecorder', recorder)
   fastify.addHook('onReady', async () => { recorder.start() })
   fastify.addHook('onClose', async () => { await recorder.stop() })
-}, { name: 'status-history', dependencies: ['store', 'ingest'] })
+}, { name: 'status-history', dependencies: ['store'] })

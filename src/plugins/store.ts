@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { MemoryStore } from '../store/memory-store.js'
@@ -7,6 +8,11 @@ import type { MetricsStore } from '../store/types.js'
 declare module 'fastify' {
   interface FastifyInstance {
     metricsStore: MetricsStore
+    /**
+     * This instance's name among those sharing the store (random per process): it marks the
+     * instance's batches and its claims of shared jobs (sweeps, seals, the shared rate limit).
+     */
+    instanceId: string
   }
 }
 
@@ -50,6 +56,7 @@ export default fp<StorePluginOptions>(async (fastify, opts) => {
     store = redis
   }
   fastify.decorate('metricsStore', store)
+  fastify.decorate('instanceId', randomBytes(8).toString('hex'))
   fastify.addHook('onClose', async () => {
     if (owned) await store.close()
   })
