@@ -2,6 +2,37 @@ import neostandard from 'neostandard'
 import globals from 'globals'
 
 /**
+ * The layers of src/, lowest first (docs/design.md, "Architecture"). A module imports from its own
+ * layer and the ones below it, never from one above: `metrics/` is pure figures; `schemas/` (the
+ * HTTP shapes of those figures) and `store/` (the stored layout and the stores) stand side by side
+ * on it, neither importing the other; the domain (`ingest/`,
+ * `read/`, `stream/`, `observability/`) does the work; `plugins/` make and wire its objects;
+ * `routes/` answer HTTP; `cli/` and the entry files (app.ts, server.ts, …) assemble it all.
+ */
+const LAYERS = [
+  { files: ['src/metrics/**'], above: ['schemas', 'store', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
+  { files: ['src/schemas/**'], above: ['store', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
+  { files: ['src/store/**'], above: ['schemas', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
+  { files: ['src/ingest/**', 'src/read/**', 'src/stream/**', 'src/observability/**'], above: ['plugins', 'routes', 'cli'] },
+  { files: ['src/plugins/**'], above: ['routes', 'cli'] },
+  { files: ['src/routes/**'], above: ['cli'] }
+]
+/** The files that assemble the service: nothing but cli/ and each other imports them. */
+const ENTRIES = ['app', 'server', 'shutdown', 'openapi']
+
+const layering = LAYERS.map(({ files, above }) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: [
+        { group: above.map((dir) => `../${dir}/*`), message: 'imports run one way: routes → plugins → domain → store or schemas → metrics (docs/design.md, "Architecture")' },
+        { group: ENTRIES.map((name) => `../${name}.js`), message: 'only the entry files import the entry files' }
+      ]
+    }]
+  }
+}))
+
+/**
  * neostandard: the style this code (and Fastify's) is written in, with its TypeScript rules. The
  * type checker runs in CI beside it (`npm run typecheck`, strict), so the lint stays syntactic.
  */
@@ -23,6 +54,7 @@ export default [
     files: ['src/**/*.ts'],
     rules: { '@stylistic/max-len': ['error', { code: 160, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true }] }
   },
+  ...layering,
   {
     // The dashboard's scripts run in the browser.
     files: ['public/**/*.js'],
