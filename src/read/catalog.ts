@@ -1,31 +1,15 @@
 import { bucketRange, HOUR_MS } from '../metrics/buckets.js'
+import type { Static } from '@sinclair/typebox'
+import type { CatalogSchema } from '../schemas/health.js'
 import { diffCatalogs } from '../metrics/catalog.js'
 import { splitLatest, TS_DIGITS } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { ReadPlan } from './targets.js'
 
-export interface CatalogChangeEntry {
-  /** Time of the fetch whose list differed from the one before. */
-  at: string
-  previous_fetch_at: string
-  appeared: string[]
-  disappeared: string[]
-}
-
-export interface CatalogAnswer {
-  gateway: string
-  window: { from: string, to: string, seconds: number }
-  /** Fetches that carried a model list in the window. */
-  fetches: number
-  /** The latest such fetch, and its list; null and [] with none. */
-  last_fetch_at: string | null
-  model_count: number | null
-  models: string[]
-  /** The latest `limit` changes between consecutive fetches in the window, newest first. */
-  changes: CatalogChangeEntry[]
-  generated_at: string
-}
+/** GET /api/metrics/catalog's answer, as src/schemas/health.ts describes it. */
+export type CatalogAnswer = Static<typeof CatalogSchema>
+export type CatalogChangeEntry = CatalogAnswer['changes'][number]
 
 interface Fetched { ts: number, arrival: number, field: string, digest: string, order: string }
 

@@ -1,4 +1,6 @@
 import { bucketName, type WindowName } from '../metrics/buckets.js'
+import type { Static } from '@sinclair/typebox'
+import type { CompareSchema, RouteSchema } from '../schemas/health.js'
 import { successRate } from '../metrics/health.js'
 import { rankCandidates, type RankedCandidate } from '../metrics/routing.js'
 import { ttftPercentile, uptimeLowerBound, uptimeOf, type HealthThresholds, type Status } from '../metrics/status.js'
@@ -87,13 +89,7 @@ function named<K extends string> (key: K, rows: PairFigures[]): Array<Named<K>> 
   return rows.map(({ id, ...rest }) => ({ [key]: id, ...rest }) as Named<K>)
 }
 
-export interface CompareAnswer {
-  model: string
-  window: ResolvedWindow['info']
-  gateways: Array<Named<'gateway'>>
-  providers: Array<Named<'provider'>>
-  generated_at: string
-}
+export type CompareAnswer = Static<typeof CompareSchema>
 
 /** GET /api/metrics/compare: the model through each gateway, and by each provider, side by side. */
 export async function readCompare (store: StoreReader, model: string, windowName: WindowName, now: number, th: HealthThresholds): Promise<CompareAnswer> {
@@ -101,27 +97,9 @@ export async function readCompare (store: StoreReader, model: string, windowName
   return { model, window, gateways: named('gateway', pairs.gateway), providers: named('provider', pairs.provider), generated_at: new Date(now).toISOString() }
 }
 
-export interface RouteCandidate {
-  rank: number
-  id: string
-  status: Status
-  status_reason: string
-  uptime: number | null
-  uptime_lower_bound: number | null
-  ttft_p90_ms: number | null
-  requests: number
-  reason: string
-}
-
-export interface RouteAnswer {
-  model: string
-  by: Via
-  window: ResolvedWindow['info']
-  /** The first candidate when it is not down; null otherwise (or with no candidates). */
-  recommended: string | null
-  candidates: RouteCandidate[]
-  generated_at: string
-}
+/** `recommended`: the first candidate when it is not down; null otherwise (or with no candidates). */
+export type RouteAnswer = Static<typeof RouteSchema>
+export type RouteCandidate = RouteAnswer['candidates'][number]
 
 /** GET /api/metrics/route: the candidates for `model` ranked by the routing rule (src/metrics/routing.ts). */
 export async function readRoute (store: StoreReader, model: string, by: Via, windowName: WindowName, now: number, th: HealthThresholds): Promise<RouteAnswer> {

@@ -1,4 +1,6 @@
 import { bucketRange, HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
+import type { Static } from '@sinclair/typebox'
+import type { StatusHistorySchema } from '../schemas/health.js'
 import type { EntityType } from '../metrics/events.js'
 import { transitionsOf, type HealthThresholds, type Status, type Transition } from '../metrics/status.js'
 import { splitLatest, TS_DIGITS } from '../store/merge.js'
@@ -10,20 +12,9 @@ import { ReadPlan } from './targets.js'
 /** Minutes of state changes the status recorder (and the history's live part) recompute each time. */
 export const RECENT_MINUTES = 10
 
-export interface HistoryEntry { at: string, from: Status, to: Status, reason: string }
-
-export interface HistoryAnswer {
-  type: EntityType
-  id: string
-  window: { from: string, to: string, seconds: number }
-  status: Status
-  status_reason: string
-  /** When the current state began, if that change is within the window; null otherwise. */
-  since: string | null
-  /** Newest first. */
-  transitions: HistoryEntry[]
-  generated_at: string
-}
+/** `since`: when the current state began, if that change is within the window; `transitions` newest first. */
+export type HistoryAnswer = Static<typeof StatusHistorySchema>
+export type HistoryEntry = HistoryAnswer['transitions'][number]
 
 /** The stored value of one state change (the field is `last:` + its time). */
 export function encodeTransition (t: Transition): string {

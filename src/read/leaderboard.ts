@@ -1,7 +1,8 @@
 import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import { uptimeOf, type HealthThresholds } from '../metrics/status.js'
-import type { LeaderboardEntry } from '../schemas/read.js'
+import type { Static } from '@sinclair/typebox'
+import type { LeaderboardEntry, LeaderboardSchema } from '../schemas/read.js'
 import { indexKey } from '../store/keys.js'
 import { fieldOf, splitLatest } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
@@ -56,13 +57,8 @@ export function rank<T extends { id: string, requests: number, score: number }> 
 
 export type { LeaderboardEntry }
 
-export interface LeaderboardAnswer {
-  window: ResolvedWindow['info']
-  order: string
-  /** The threshold applied. */
-  min_requests: number
-  entries: LeaderboardEntry[]
-}
+/** `min_requests`: the threshold applied. */
+export type LeaderboardAnswer = Static<typeof LeaderboardSchema>
 
 /**
  * GET /api/metrics/health/leaderboard in two store reads whatever the window (which the read budget
