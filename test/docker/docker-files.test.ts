@@ -130,6 +130,9 @@ t.test('Dockerfile: CMD is the start script, with node as PID 1', async (t) => {
   const source = entry.replace(new RegExp(`^${tsBuild.compilerOptions.outDir}/`), `${tsBuild.compilerOptions.rootDir}/`).replace(/\.js$/, '.ts')
   t.ok(exists(source), `${entry} is compiled from ${source}`)
   t.match(pkg.scripts.build, /tsconfig\.build\.json/, 'npm run build compiles with tsconfig.build.json')
+  // tsc writes only JavaScript: the store's Lua scripts, read beside the compiled module, are copied.
+  t.ok(readdirSync(new URL('src/store/lua/', ROOT)).some((f) => f.endsWith('.lua')), 'the Lua scripts are in src/store/lua (the build stage copies src)')
+  t.match(pkg.scripts.build, /cpSync\('src\/store\/lua','dist\/store\/lua'/, 'npm run build copies them to dist/store/lua, which the runtime copies with dist')
   const distFrom = copiedFrom(runtime, tsBuild.compilerOptions.outDir)
   t.ok(distFrom !== undefined && /\bnpm run build\b/.test(runs(distFrom)), 'dist comes from the stage that builds')
   const prod = npmCi(copiedFrom(runtime, 'node_modules'))
