@@ -21,7 +21,7 @@ const against: Array<[string, string]> = [
   ['src/store/x.ts', "import { Flusher } from '../ingest/flusher.js'"],
   ['src/store/x.ts', "import { ChatEventSchema } from '../schemas/ingest.js'"],
   ['src/read/x.ts', "import { READ_MAX_WAIT_MS } from '../plugins/read-cache.js'"],
-  ['src/stream/x.ts', "import { sendCached } from '../routes/cached-reply.js'"],
+  ['src/stream/x.ts', "import { replyCached } from '../routes/cached-reply.js'"],
   ['src/observability/x.ts', "import { main } from '../cli/main.js'"],
   ['src/ingest/x.ts', "import { installShutdown } from '../shutdown.js'"],
   ['src/plugins/x.ts', "import routes from '../routes/read.js'"],

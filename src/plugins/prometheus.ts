@@ -6,6 +6,7 @@ import { GenAiSeries, readGenAiRows } from '../observability/genai.js'
 import { processRegistry } from '../observability/process-metrics.js'
 import type { DurationHistogram, DurationSeries } from '../observability/request-durations.js'
 import { REJECT_REASONS, rejectReason, serviceMetrics, type ServiceMetrics } from '../observability/service-metrics.js'
+import { cacheKeys } from '../read/cache-keys.js'
 import { storeLoad } from '../read/store-load.js'
 import { withHook } from './route-hooks.js'
 
@@ -127,7 +128,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   const genAi = enabled ? new GenAiSeries(registry) : null
   const refreshGenAi = async (genAi: GenAiSeries, log: FastifyBaseLogger): Promise<void> => {
     const load = storeLoad(log, async () => await readGenAiRows(metricsStore, topModels, Date.now()))
-    genAi.update(await readCache.get(`genai\u0000${topModels}`, load).then((cached) => cached.value, () => null))
+    genAi.update(await readCache.get(cacheKeys.genAi(topModels), load).then((cached) => cached.value, () => null))
   }
   const scrape = async (log: FastifyBaseLogger = fastify.log): Promise<string> => {
     if (genAi !== null) await refreshGenAi(genAi, log)

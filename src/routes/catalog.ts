@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { narrowCatalog, readCatalogComputation } from '../read/catalog.js'
-import { CATALOG_LIMIT_TIERS, hoursTier, tierOf, viewOf } from '../read/params.js'
-import { cachedRead, sendCached } from './cached-reply.js'
+import { cacheKeys } from '../read/cache-keys.js'
+import { CATALOG_LIMIT_TIERS, hoursTier, tierOf } from '../read/params.js'
+import { replyCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { CatalogQuerySchema, CatalogSchema } from '../schemas/health.js'
 
@@ -23,10 +24,8 @@ const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
     const { gateway, hours = 24, limit = 20 } = request.query
     const { effective, computed } = hoursTier(hours, opts.config.retentionHours)
     const changes = tierOf(CATALOG_LIMIT_TIERS, limit)
-    const key = `catalog\u0000${computed}\u0000${changes}\u0000${gateway}`
-    const { value, maxAgeSec } = await cachedRead(request, reply, key, async () =>
-      await readCatalogComputation(readStore, gateway, computed, changes, Date.now()))
-    return sendCached(reply, { value: viewOf(value, `${effective}\u0000${limit}`, (c) => narrowCatalog(c, effective, limit)), maxAgeSec })
+    return await replyCached(request, reply, cacheKeys.catalog(computed, changes, gateway), async () =>
+      await readCatalogComputation(readStore, gateway, computed, changes, Date.now()), { key: `${effective}\u0000${limit}`, project: (c) => narrowCatalog(c, effective, limit) })
   })
 }
 

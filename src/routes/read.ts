@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { InvalidQueryError } from '../errors.js'
-import { cachedRead, sendCached } from './cached-reply.js'
+import { replyCached } from './cached-reply.js'
 import { leaderboardComputation, narrowLeaderboard, readLeaderboard } from '../read/leaderboard.js'
-import { viewOf } from '../read/params.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { narrowTrends, readTrends, STATLESS_METRICS, trendsComputation } from '../read/trends.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
@@ -26,9 +25,8 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
     // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
     const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query
     const c = leaderboardComputation({ window, order, limit, minRequests })
-    const { value, maxAgeSec } = await cachedRead(request, reply, cacheKeys.leaderboard(c.window, c.order, c.limit, c.minRequests), async () =>
-      await readLeaderboard(readStore, c, Date.now(), opts.config.health))
-    return sendCached(reply, { value: viewOf(value, String(limit), (b) => narrowLeaderboard(b, limit)), maxAgeSec })
+    return await replyCached(request, reply, cacheKeys.leaderboard(c.window, c.order, c.limit, c.minRequests), async () =>
+      await readLeaderboard(readStore, c, Date.now(), opts.config.health), { key: String(limit), project: (b) => narrowLeaderboard(b, limit) })
   })
 
   fastify.get('/api/metrics/provider/summary', {
@@ -36,8 +34,8 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
     schema: { ...read, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const { window = '1h', provider } = request.query
-    return sendCached(reply, await cachedRead(request, reply, cacheKeys.providers(window, provider), async () =>
-      await readProviderSummary(readStore, window, provider, Date.now())))
+    return await replyCached(request, reply, cacheKeys.providers(window, provider), async () =>
+      await readProviderSummary(readStore, window, provider, Date.now()))
   })
 
   fastify.get('/api/metrics/trends', {
@@ -54,9 +52,8 @@ const readRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify
     if (resolution === 'minute' && hours > 2) throw new InvalidQueryError('querystring.resolution minute needs hours <= 2')
     const stat = statless ? null : (q.stat ?? 'p50')
     const c = trendsComputation({ type, id, metric, stat, hours, resolution })
-    const { value, maxAgeSec } = await cachedRead(request, reply, cacheKeys.trends(type, id, metric, stat, c.hours, resolution), async () =>
-      await readTrends(readStore, c, Date.now()))
-    return sendCached(reply, { value: viewOf(value, String(hours), (v) => narrowTrends(v, hours)), maxAgeSec })
+    return await replyCached(request, reply, cacheKeys.trends(type, id, metric, stat, c.hours, resolution), async () =>
+      await readTrends(readStore, c, Date.now()), { key: String(hours), project: (v) => narrowTrends(v, hours) })
   })
 }
 

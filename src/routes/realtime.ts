@@ -3,7 +3,7 @@ import type { Config } from '../config.js'
 import { readRealtime } from '../read/realtime.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
-import { cachedRead, sendCached } from './cached-reply.js'
+import { replyCached } from './cached-reply.js'
 import { cacheKeys } from '../read/cache-keys.js'
 
 const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
@@ -21,9 +21,8 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fas
     }
   }, async (request, reply) => {
     const { type = 'model', id, window = '1h' } = request.query
-    const key = cacheKeys.realtime(type, window, id)
-    return sendCached(reply, await cachedRead(request, reply, key, async () =>
-      await readRealtime(readStore, type, id, window, Date.now(), opts.config.health)))
+    return await replyCached(request, reply, cacheKeys.realtime(type, window, id), async () =>
+      await readRealtime(readStore, type, id, window, Date.now(), opts.config.health))
   })
 }
 

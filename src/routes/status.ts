@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { narrowHistory, readStatusHistory } from '../read/history.js'
-import { hoursTier, viewOf } from '../read/params.js'
-import { cachedRead, sendCached } from './cached-reply.js'
+import { cacheKeys } from '../read/cache-keys.js'
+import { hoursTier } from '../read/params.js'
+import { replyCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
 import { StatusHistoryQuerySchema, StatusHistorySchema } from '../schemas/health.js'
 
@@ -22,10 +23,9 @@ const statusRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
   }, async (request, reply) => {
     const { type = 'model', id, hours = 24 } = request.query
     const { effective, computed } = hoursTier(hours, opts.config.retentionHours)
-    const key = `history\u0000${type}\u0000${computed}\u0000${id}`
-    const { value, maxAgeSec } = await cachedRead(request, reply, key, async () =>
-      await readStatusHistory(readStore, type, id, computed, Date.now(), opts.config.health))
-    return sendCached(reply, { value: viewOf(value, String(effective), (h) => narrowHistory(h, effective)), maxAgeSec })
+    return await replyCached(request, reply, cacheKeys.statusHistory(type, computed, id), async () =>
+      await readStatusHistory(readStore, type, id, computed, Date.now(), opts.config.health),
+    { key: String(effective), project: (h) => narrowHistory(h, effective) })
   })
 }
 

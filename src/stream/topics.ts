@@ -69,6 +69,7 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
     (await readCache.get(key, storeLoad(log, load))).value
   const c = leaderboardComputation({ window: q.window, order: q.order, limit: q.limit, minRequests: q.minRequests })
   const boardKey = cacheKeys.leaderboard(c.window, c.order, c.limit, c.minRequests)
+  const sparklinesKey = cacheKeys.sparklines(c.window, c.order, c.limit, c.minRequests)
   const leaderboard = async (): Promise<LeaderboardAnswer> => await cached(boardKey, async () =>
     await readLeaderboard(store, c, Date.now(), health))
   const realtime = async (type: EntityType, id: string) => await cached(cacheKeys.realtime(type, q.window, id), async () =>
@@ -84,9 +85,9 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
     }),
     sparklines: () => ({
       event: 'sparklines',
-      key: `sparklines\u0000${boardKey}`,
+      key: sparklinesKey,
       // One read for every model's trend (one turn of the read budget), cached with the leaderboard it follows.
-      load: async (): Promise<SparkComputation> => await cached(`sparklines\u0000${boardKey}`, async () => {
+      load: async (): Promise<SparkComputation> => await cached(sparklinesKey, async () => {
         const { resolution, hours, points } = sparkRange(q.window)
         const board = await leaderboard()
         const now = Date.now()
@@ -112,6 +113,7 @@ export function streamTopics (q: TopicQuery, deps: TopicDeps): Topic[] {
     }),
     gateways: () => ({
       event: 'gateways',
+      // A hub key only: the list is read anew each interval, and each gateway's realtime answer is cached.
       key: `gateways\u0000${q.window}`,
       load: async () => {
         const w = resolveWindow(q.window, Date.now())
