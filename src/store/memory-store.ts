@@ -35,11 +35,6 @@ export class MemoryStore implements MetricsStore {
     this.#sweeper.unref()
   }
 
-  /** Number of live keys (markers apart). */
-  get size (): number {
-    return this.#data.size
-  }
-
   /** Drops expired keys and markers. */
   sweep (): void {
     const now = this.#now()
@@ -151,18 +146,6 @@ export class MemoryStore implements MetricsStore {
       })
       return out
     })
-  }
-
-  /** Remaining life of a key in ms, -2 when absent (as Redis PTTL), for tests. */
-  pttl (key: string): number {
-    const now = this.#now()
-    const expireAt = this.#live(key, now)?.expireAt ?? this.#markers.get(key)?.expireAt ?? this.#claims.get(key)?.expireAt
-    return expireAt === undefined || expireAt <= now ? -2 : expireAt - now
-  }
-
-  keys (): string[] {
-    const now = this.#now()
-    return [...this.#data.keys()].filter((k) => this.#live(k, now) !== undefined)
   }
 
   async ping (): Promise<void> {}

@@ -639,7 +639,7 @@ for (const route of ['chat', 'fetch'] as const) {
 
   t.test(`POST ${URL_OF[route]}: invalid bodies (${INVALID_RUNS}) are refused with a 4xx and leave no key in the store`, async (t) => {
     const { app, store } = await build(t, { config: CONFIG })
-    t.same(store.keys(), [], 'a fresh store is empty')
+    t.same(await store.keys(), [], 'a fresh store is empty')
     const statuses: Tally = new Map()
     const invalidReq = requestArb(route).filter((r) => !reference(route, r.payload, r.contentType, Date.now()).ok)
     try {
@@ -648,13 +648,13 @@ for (const route of ['chat', 'fetch'] as const) {
         fc.pre(!verdict.ok)
         // flushed and counted first, so that shrinking after a failure is not misled by what it left
         await flushAll(app)
-        const keysBefore = store.keys().length
+        const keysBefore = (await store.keys()).length
         const res = await send(app, route, req)
         tally(statuses, res.statusCode)
         check(res, verdict, req)
         if (res.statusCode < 400 || res.statusCode > 499) throw new Error(`not a 4xx: ${res.statusCode}`)
         if (!(await app.ingestBuffer.flush())) throw new Error('events pending after an invalid body')
-        const keys = store.keys()
+        const keys = await store.keys()
         if (keys.length > keysBefore) throw new Error(`an invalid body left ${keys.length} keys (${keys.slice(0, 3).join(', ')}): ${preview(req.payload)}`)
       }), fcParams(INVALID_RUNS))
       t.pass('every invalid body was refused and recorded nothing')
@@ -662,7 +662,7 @@ for (const route of ['chat', 'fetch'] as const) {
       t.fail(failure(err))
     }
     await flushAll(app)
-    t.same(store.keys(), [], 'the store is still empty')
+    t.same(await store.keys(), [], 'the store is still empty')
     t.comment(`${route} (invalid only): statuses ${show(statuses)}`)
   })
 }

@@ -60,7 +60,7 @@ t.test('a malformed Idempotency-Key is refused, naming the header, and records n
     t.match(res.json(), { code: 'METRICS_INVALID_HEADER', message: /idempotency-key/ })
   }
   await app.ingestBuffer.flush()
-  t.same(store.keys(), [], 'no key written')
+  t.same(await store.keys(), [], 'no key written')
 })
 
 t.test('two instances sharing a store, and a restarted one, apply a key once', async (t) => {

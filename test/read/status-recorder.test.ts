@@ -5,6 +5,7 @@ import { DEFAULT_THRESHOLDS } from '../../src/metrics/status.js'
 import { StatusRecorder } from '../../src/read/status-recorder.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type { ChatEvent } from '../../src/metrics/events.js'
+import { PeekStore } from '../helpers/memory-store-peek.js'
 
 const MINUTE = 60_000
 
@@ -29,19 +30,25 @@ async function seedOutage (store: MemoryStore, now: number): Promise<void> {
 }
 
 t.test('a sweep stores each change once, under a marker shared by every instance', async (t) => {
-  const store = new MemoryStore()
-  t.teardown(() => store.close())
   const now = Date.now()
+  let clock = now
+  const store = new PeekStore({ now: () => clock })
+  t.teardown(() => store.close())
   await seedOutage(store, now)
   const { log } = logger()
   const recorder = new StatusRecorder({ store, th: DEFAULT_THRESHOLDS, retentionHours: 168, log })
   const first = await recorder.sweep(now)
   t.same(first, { entities: 3, transitions: 3, failedGroups: 0 }, 'model, provider and gateway each went down')
-  const statusKeys = store.keys().filter((k) => k.includes(':status:'))
-  t.ok(statusKeys.length >= 3 && statusKeys.every((k) => store.pttl(k) > 167 * 3_600_000), 'status keys expire with the retention')
+  const statusKeys = (await store.keys()).filter((k) => k.includes(':status:'))
+  clock = now + 167 * 3_600_000
+  const later = await store.fieldNames(statusKeys)
+  clock = now
+  t.ok(statusKeys.length >= 3 && later.every((f) => f.length > 0), 'status keys are kept for the retention: all held 167 hours later')
   const again = new StatusRecorder({ store, th: DEFAULT_THRESHOLDS, retentionHours: 168, log })
   await again.sweep(now)
-  t.same(store.keys().filter((k) => k.includes(':status:')), statusKeys, 'another instance in the same minute adds nothing')
+  t.same((await store.keys()).filter((k) => k.includes(':status:')), statusKeys, 'another instance in the same minute adds nothing')
+  clock = now + 169 * 3_600_000
+  t.ok((await store.fieldNames(statusKeys)).every((f) => f.length === 0), 'and expire with it: none is left 169 hours later (the retention after its hour)')
 })
 
 t.test('the timer sweeps every interval until stopped', async (t) => {

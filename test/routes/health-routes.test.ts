@@ -146,5 +146,5 @@ t.test('the cardinality guard bounds model × gateway pairs', async (t) => {
   t.equal(refused.statusCode, 429)
   t.match(refused.json(), { code: 'METRICS_TOO_MANY_IDS', message: /^model × gateway pair "a\/2" × "g1" would exceed the limit of 2 distinct pairs this hour \(METRICS_MAX_MODEL_GATEWAYS\)/ })
   await land(app)
-  t.notOk(store.keys().some((k) => k.includes('a/2')), 'nothing of the refused request is written')
+  t.notOk((await store.keys()).some((k) => k.includes('a/2')), 'nothing of the refused request is written')
 })

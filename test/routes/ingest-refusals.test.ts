@@ -13,7 +13,7 @@ t.test('a cardinality refusal names the id and its cap, and says when to retry',
   await app.ingestBuffer.flush()
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=cap/a&window=5m' })).json() as { requests: number }
   t.equal(rt.requests, 1, 'the refused request recorded nothing, not even its known model')
-  t.notOk(store.keys().some((k) => k.includes('cap/new')))
+  t.notOk((await store.keys()).some((k) => k.includes('cap/new')))
 })
 
 t.test('other refusals carry no refused member', async (t) => {

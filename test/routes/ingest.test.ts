@@ -134,7 +134,7 @@ t.test('POST /api/metrics/chat', async (t) => {
       assertBadRequest(t, await post(app, CHAT, batch), `body[2].${c.field}`, `${c.name} (batch)`)
     }
     await flushAll(app)
-    t.same(store.keys(), [], 'no rejected request recorded anything')
+    t.same(await store.keys(), [], 'no rejected request recorded anything')
   })
 
   t.test('bodies that are not an event or a batch of 1..1000 answer 400 naming the body', async (t) => {
@@ -153,7 +153,7 @@ t.test('POST /api/metrics/chat', async (t) => {
     assertBadRequest(t, await post(app, CHAT, [chatOk(), 'x']), 'body[1]', 'a string inside a batch')
     assertBadRequest(t, await post(app, CHAT, [[chatOk()]]), 'body[0]', 'an array inside a batch')
     await flushAll(app)
-    t.same(store.keys(), [], 'nothing recorded')
+    t.same(await store.keys(), [], 'nothing recorded')
   })
 
   t.test('boundary values are accepted', async (t) => {
@@ -215,7 +215,7 @@ t.test('POST /api/metrics/chat', async (t) => {
     const mixed = [...batch.slice(0, 10), chatOk({ model: 'acme/all-or-nothing', error_type: 'network' })]
     assertBadRequest(t, await post(app, CHAT, mixed), 'body[10].error_type', 'last event error_type with success')
     await flushAll(app)
-    t.same(store.keys(), [], 'store holds no key')
+    t.same(await store.keys(), [], 'store holds no key')
     t.equal(app.ingestBuffer.pendingEvents, 0, 'nothing buffered')
     const rt = await realtime(app, 'model', 'acme/all-or-nothing', '5m')
     t.equal(rt.requests, 0, 'realtime shows 0 requests')
@@ -317,7 +317,7 @@ t.test('POST /api/metrics/chat', async (t) => {
     const res = await app.inject({ method: 'POST', url: CHAT, headers: { 'content-type': 'application/json' }, payload: '{"model":' })
     t.equal(res.statusCode, 400, 'malformed JSON is a 400')
     await flushAll(app)
-    t.same(store.keys(), [])
+    t.same(await store.keys(), [])
   })
 })
 
@@ -364,7 +364,7 @@ t.test('POST /api/metrics/gateway/fetch', async (t) => {
     }
     assertBadRequest(t, await post(app, FETCH, Array.from({ length: 1001 }, () => fetchOk())), 'body', '1001 events')
     await flushAll(app)
-    t.same(store.keys(), [], 'nothing recorded')
+    t.same(await store.keys(), [], 'nothing recorded')
   })
 
   t.test('boundary values are accepted', async (t) => {
