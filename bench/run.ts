@@ -104,7 +104,8 @@ async function run (): Promise<void> {
     // Every server runs from the start, and the scenarios take turns for ROUNDS rounds: a baseline and
     // the figure compared with it are measured minutes apart at most, so a change in the machine's
     // load between them shows up as spread across rounds instead of as a wrong ratio.
-    const active = scenarios.filter((s) => values.only === undefined || s.name.includes(values.only))
+    // --only: scenarios whose name contains one of these comma-separated parts.
+    const active = scenarios.filter((s) => values.only === undefined || values.only.split(',').some((part) => s.name.includes(part)))
     const servers = new Map<Scenario, Served>()
     try {
       for (const s of active.filter((x) => x.server !== 'ceiling')) servers.set(s, await serve(ENTRY[s.server], { REDIS_URL: redisUrl, ...s.env }))
