@@ -17,11 +17,14 @@ export interface ChatEvent {
 export const CHAT_ERROR_TYPES = ['timeout', 'rate_limit', 'network', 'other'] as const
 export type ChatErrorType = typeof CHAT_ERROR_TYPES[number]
 
+export const FETCH_ERROR_TYPES = ['timeout', 'error'] as const
+export type FetchErrorType = typeof FETCH_ERROR_TYPES[number]
+
 /** A gateway's model-list fetch, after validation and defaults. */
 export interface FetchEvent {
   gateway: string
   success: boolean
-  errorType: 'timeout' | 'error' | null
+  errorType: FetchErrorType | null
   modelCount: number | undefined
   responseTimeMs: number | undefined
   ts: number
@@ -56,6 +59,9 @@ export function tokensPerSecond (e: ChatEvent): number | undefined {
  */
 export const PAIR_TYPES = ['model_gateway', 'model_provider'] as const
 export type PairType = typeof PAIR_TYPES[number]
+/** What a pair sees its model through: a gateway, or the provider serving it. */
+export const VIAS = ['gateway', 'provider'] as const
+export type Via = typeof VIAS[number]
 /** Every kind of id the cardinality guard and the activity index know. */
 export type IndexedType = EntityType | PairType
 

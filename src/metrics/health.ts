@@ -1,5 +1,9 @@
 const Z = 1.96
 
+/** The orders of a ranking by health score (the leaderboard): best first, or worst first. */
+export const ORDERS = ['desc', 'asc'] as const
+export type Order = typeof ORDERS[number]
+
 export function round (value: number, decimals: number): number {
   const f = 10 ** decimals
   return Math.round(value * f) / f

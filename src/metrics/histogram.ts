@@ -54,6 +54,10 @@ export class Dist {
   }
 }
 
+/** The statistics of a Stats object (below), by name (a trend asks for one of them). */
+export const STAT_NAMES = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const
+export type StatName = typeof STAT_NAMES[number]
+
 /** The answer's Stats object (docs/api.md): count 0 and nulls with no samples. */
 export interface Stats {
   count: number
@@ -156,7 +160,7 @@ export function statsOf (s: DistSummary, bins: Map<number | typeof ZERO_BIN, num
 }
 
 /** One statistic by name, as trends ask for it. */
-export function statOf (s: DistSummary, bins: Map<number | typeof ZERO_BIN, number>, stat: 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'): number | null {
+export function statOf (s: DistSummary, bins: Map<number | typeof ZERO_BIN, number>, stat: StatName): number | null {
   if (s.n <= 0) return null
   switch (stat) {
     case 'avg': return Math.round(s.sum / s.n) / UNIT_SCALE

@@ -2,12 +2,12 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { WindowName } from '../metrics/buckets.js'
 import { CHAT_ERROR_TYPES, type ChatErrorType } from '../metrics/events.js'
 import type { Stats } from '../metrics/histogram.js'
-import { decodeStats, num } from '../read/decode.js'
+import { decodeStats, errorsOf, latestOf, num } from '../read/decode.js'
 import { readActivity } from '../read/leaderboard.js'
 import { entityRead } from '../read/realtime.js'
+import { MergePlan, type Target } from '../read/targets.js'
 import { resolveWindow } from '../read/window.js'
 import type { Family } from '../store/keys.js'
-import { splitLatest } from '../store/merge.js'
 import type { Fields, MetricsStore } from '../store/types.js'
 import { NAMESPACE } from './service-metrics.js'
 
@@ -43,27 +43,21 @@ export async function readGenAiRows (store: MetricsStore, top: number, now: numb
   if (active.length === 0) return []
   const named = active.slice(0, top).map((a) => a.id)
   const reads = named.map((id) => entityRead('model', id, FAMILIES, w.cover))
-  const rest = active.slice(top)
+  const rest = active.slice(top).map((a): Target => ({ type: 'model', id: a.id }))
   if (rest.length > 0) {
-    const merged = { keys: [] as string[], slots: [] as number[], nSlots: FAMILIES.length, counters: [] as boolean[] }
-    for (const a of rest) {
-      const r = entityRead('model', a.id, FAMILIES, w.cover)
-      merged.keys.push(...r.keys)
-      merged.slots.push(...r.slots)
-      merged.counters.push(...r.counters!)
-    }
-    reads.push(merged)
+    const others = new MergePlan()
+    for (const family of FAMILIES) others.merge(rest, family, w.cover)
+    reads.push(others.read)
   }
   const results = await store.read(reads)
   return results.map((result, i): GenAiRow => {
     const [stats, ttft, total] = result as [Fields, Fields, Fields]
     const isRest = i === named.length
-    const latest = stats['last:provider']
     return {
       model: isRest ? OTHER : named[i]!,
-      provider: isRest ? OTHER : latest === undefined ? UNKNOWN_PROVIDER : splitLatest(latest).value,
+      provider: isRest ? OTHER : latestOf(stats, 'last:provider') ?? UNKNOWN_PROVIDER,
       successes: num(stats, 'ok'),
-      errors: Object.fromEntries(CHAT_ERROR_TYPES.map((t) => [t, num(stats, `err:${t}`)])) as Record<ChatErrorType, number>,
+      errors: errorsOf(stats),
       ttft: decodeStats(stats, 'ttft', ttft),
       total: decodeStats(stats, 'total', total)
     }

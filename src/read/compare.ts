@@ -1,4 +1,5 @@
 import { bucketName, type WindowName } from '../metrics/buckets.js'
+import { VIAS, type Via } from '../metrics/events.js'
 import type { Static } from '@sinclair/typebox'
 import type { CompareSchema, RouteSchema } from '../schemas/health.js'
 import { successRate } from '../metrics/health.js'
@@ -11,8 +12,6 @@ import { hoursOf } from './realtime.js'
 import { currentStatus, decodeStatus, planStatus, type StatusPlan } from './status.js'
 import { binsIn, ReadPlan, type DistRef } from './targets.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
-
-export type Via = 'gateway' | 'provider'
 
 /** One model through one gateway (or served by one provider) over a window. */
 export interface PairFigures {
@@ -93,7 +92,7 @@ export type CompareAnswer = Static<typeof CompareSchema>
 
 /** GET /api/metrics/compare: the model through each gateway, and by each provider, side by side. */
 export async function readCompare (store: StoreReader, model: string, windowName: WindowName, now: number, th: HealthThresholds): Promise<CompareAnswer> {
-  const { window, pairs } = await readPairs(store, model, ['gateway', 'provider'], windowName, now, th)
+  const { window, pairs } = await readPairs(store, model, VIAS, windowName, now, th)
   return { model, window, gateways: named('gateway', pairs.gateway), providers: named('provider', pairs.provider), generated_at: new Date(now).toISOString() }
 }
 

@@ -1,6 +1,7 @@
-import { ZERO_BIN, statsOf, statOf, type DistSummary, type Stats } from '../metrics/histogram.js'
+import { CHAT_ERROR_TYPES, type ChatErrorType } from '../metrics/events.js'
+import { ZERO_BIN, statsOf, statOf, type DistSummary, type StatName, type Stats } from '../metrics/histogram.js'
 import type { Tally } from '../metrics/status.js'
-import { fieldOf } from '../store/merge.js'
+import { fieldOf, splitLatest } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 
 export function num (f: Fields, field: string): number {
@@ -24,10 +25,19 @@ export function decodeStats (stats: Fields, name: string, hist: Fields): Stats {
   return statsOf(summaryOf(stats, name), binsOf(hist))
 }
 
-export type StatName = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99'
-
 export function decodeStat (stats: Fields, name: string, hist: Fields, stat: StatName): number | null {
   return statOf(summaryOf(stats, name), binsOf(hist), stat)
+}
+
+/** Failures by error type from a merged stats hash (its `err:<type>` counters). */
+export function errorsOf (stats: Fields): Record<ChatErrorType, number> {
+  return Object.fromEntries(CHAT_ERROR_TYPES.map((t) => [t, num(stats, `err:${t}`)])) as Record<ChatErrorType, number>
+}
+
+/** The value of a latest-value (`last:`) field of a merged stats hash, without its time; null when never written. */
+export function latestOf (stats: Fields, field: string): string | null {
+  const raw = fieldOf(stats, field)
+  return raw === undefined ? null : splitLatest(raw).value
 }
 
 /**

@@ -1,21 +1,21 @@
-import type { WindowName } from '../metrics/buckets.js'
-import { healthScore, successRate } from '../metrics/health.js'
+import type { Bucket, WindowName } from '../metrics/buckets.js'
+import type { EntityType } from '../metrics/events.js'
+import { healthScore, successRate, type Order } from '../metrics/health.js'
 import { uptimeOf, type HealthThresholds } from '../metrics/status.js'
 import type { Static } from '@sinclair/typebox'
 import type { LeaderboardEntry, LeaderboardSchema } from '../schemas/read.js'
-import { indexKey } from '../store/keys.js'
-import { fieldOf, splitLatest } from '../store/merge.js'
+import { indexKey, type IndexField } from '../store/keys.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { LIMIT_TIERS, roundUp125, tierOf } from './params.js'
-import { decodeStat, num, tallyOf, tokensOf } from './decode.js'
+import { decodeStat, latestOf, num, tallyOf, tokensOf } from './decode.js'
 import { decodeStatus, planStatus } from './status.js'
-import { ReadPlan } from './targets.js'
+import { MergePlan, ReadPlan } from './targets.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
 
 export interface LeaderboardQuery {
   window: WindowName
-  order: 'asc' | 'desc'
+  order: Order
   limit: number
   minRequests: number
 }
@@ -29,17 +29,20 @@ export interface Activity { id: string, requests: number, successes: number }
 export const RESERVED_ID_PREFIX = '__check__'
 
 /**
- * Ids of `type` with requests in the window, with their requests and successes: one merge of the
- * per-bucket index hashes (written by the same flushes as the entities), never a keyspace scan.
+ * The activity index of `type` over `buckets`, merged: per field of `fields`, each id with counts in
+ * those buckets → its count. One read of the per-bucket index hashes (written by the same flushes as
+ * the entities), never a keyspace scan.
  */
+export async function readIndex (store: StoreReader, type: EntityType, fields: readonly IndexField[], buckets: ReadonlyArray<Pick<Bucket, 'name'>>): Promise<Fields[]> {
+  const plan = new MergePlan()
+  for (const field of fields) plan.add(buckets.map((b) => indexKey(type, field, b.name)), true)
+  const [counts] = await store.read([plan.read]) as [Fields[]]
+  return counts
+}
+
+/** Listed ids of `type` with requests in the window, with their requests and successes. */
 export async function readActivity (store: StoreReader, type: 'model' | 'provider', w: ResolvedWindow): Promise<Activity[]> {
-  const keys: string[] = []
-  const slots: number[] = []
-  for (const b of w.buckets) {
-    keys.push(indexKey(type, 'requests', b.name), indexKey(type, 'successes', b.name))
-    slots.push(0, 1)
-  }
-  const [[requests, successes]] = await store.read([{ keys, slots, nSlots: 2, counters: keys.map(() => true) }]) as [[Fields, Fields]]
+  const [requests, successes] = await readIndex(store, type, ['requests', 'successes'], w.buckets) as [Fields, Fields]
   return Object.entries(requests)
     .filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX))
     .map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
@@ -49,7 +52,7 @@ export async function readActivity (store: StoreReader, type: 'model' | 'provide
  * Ranks by the 2-decimal health score (as `order` says), then more requests, then id ascending,
  * whatever the order (docs/api.md).
  */
-export function rank<T extends { id: string, requests: number, score: number }> (rows: T[], order: 'asc' | 'desc'): T[] {
+export function rank<T extends { id: string, requests: number, score: number }> (rows: T[], order: Order): T[] {
   const dir = order === 'desc' ? -1 : 1
   // Ids are unique in a ranking, so two rows never compare equal.
   return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : 1))
@@ -101,11 +104,6 @@ export async function readLeaderboard (store: StoreReader, q: LeaderboardQuery, 
 /** The first `limit` entries of a leaderboard computed for at least as many. */
 export function narrowLeaderboard (board: LeaderboardAnswer, limit: number): LeaderboardAnswer {
   return board.entries.length <= limit ? board : { ...board, entries: board.entries.slice(0, limit) }
-}
-
-function latestOf (stats: Fields, field: string): string | null {
-  const raw = fieldOf(stats, field)
-  return raw === undefined ? null : splitLatest(raw).value
 }
 
 /**

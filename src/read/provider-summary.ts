@@ -3,7 +3,7 @@ import { healthScore, successRate } from '../metrics/health.js'
 import type { ProviderRow } from '../schemas/read.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
-import { decodeStats, num, tokensOf } from './decode.js'
+import { decodeStats, errorsOf, num, tokensOf } from './decode.js'
 import { readActivity } from './leaderboard.js'
 import { entityRead } from './realtime.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
@@ -31,7 +31,7 @@ export async function readProviderSummary (store: StoreReader, windowName: Windo
       successes,
       failures: requests - successes,
       success_rate: successRate(successes, requests),
-      errors: { timeout: num(stats, 'err:timeout'), rate_limit: num(stats, 'err:rate_limit'), network: num(stats, 'err:network'), other: num(stats, 'err:other') },
+      errors: errorsOf(stats),
       ttft_ms: decodeStats(stats, 'ttft', ttft),
       total_time_ms: decodeStats(stats, 'total', total),
       ...tokensOf(stats),

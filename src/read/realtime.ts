@@ -5,11 +5,10 @@ import type { EntityType } from '../metrics/events.js'
 import { healthScore, successRate } from '../metrics/health.js'
 import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds } from '../metrics/status.js'
 import type { RealtimeSchema } from '../schemas/realtime.js'
-import { entityKey, type Family } from '../store/keys.js'
-import { splitLatest } from '../store/merge.js'
+import type { Family } from '../store/keys.js'
 import type { Fields, MergeRead } from '../store/types.js'
 import type { StoreReader } from './budget.js'
-import { decodeStats, num, tallyOf, tokensOf } from './decode.js'
+import { decodeStats, errorsOf, latestOf, num, tallyOf, tokensOf } from './decode.js'
 import { baselineBuckets, currentStatus, decodeStatus, planStatus } from './status.js'
 import { ReadPlan } from './targets.js'
 import { coverOf, resolveWindow } from './window.js'
@@ -18,16 +17,10 @@ import { coverOf, resolveWindow } from './window.js'
 export type RealtimeAnswer = Static<typeof RealtimeSchema>
 
 /** Merge-read of `families` of one entity over `buckets`: result slot i is families[i]. */
-export function entityRead (type: EntityType, id: string, families: Family[], buckets: Array<{ name: string }>): MergeRead {
-  const read: MergeRead = { keys: [], slots: [], nSlots: families.length, counters: [] }
-  families.forEach((family, slot) => {
-    for (const b of buckets) {
-      read.keys.push(entityKey(type, id, family, b.name))
-      read.slots.push(slot)
-      read.counters?.push(family !== 'stats')
-    }
-  })
-  return read
+export function entityRead (type: EntityType, id: string, families: readonly Family[], buckets: ReadonlyArray<Pick<Bucket, 'name'>>): MergeRead {
+  const plan = new ReadPlan({ type, id })
+  for (const family of families) plan.slot(family, buckets)
+  return plan.read
 }
 
 /** The same number of buckets right before `buckets`. */
@@ -74,12 +67,7 @@ export async function readRealtime (
     successes,
     failures: requests - successes,
     success_rate: successRate(successes, requests),
-    errors: {
-      timeout: num(stats, 'err:timeout'),
-      rate_limit: num(stats, 'err:rate_limit'),
-      network: num(stats, 'err:network'),
-      other: num(stats, 'err:other')
-    },
+    errors: errorsOf(stats),
     ttft_ms: decodeStats(stats, 'ttft', ttft),
     total_time_ms: decodeStats(stats, 'total', total),
     ...tokensOf(stats),
@@ -94,13 +82,13 @@ export async function readRealtime (
     generated_at: new Date(now).toISOString()
   }
   if (type === 'gateway') {
-    const last = stats['last:model_count']
+    const last = latestOf(stats, 'last:model_count')
     answer.gateway_fetches = {
       fetches: num(stats, 'fetch:n'),
       errors: num(stats, 'fetch:err'),
       timeouts: num(stats, 'fetch:timeout'),
       response_time_ms: decodeStats(stats, 'fetch_rt', fetchRt!),
-      last_model_count: last === undefined ? null : Number(splitLatest(last).value)
+      last_model_count: last === null ? null : Number(last)
     }
   }
   return answer

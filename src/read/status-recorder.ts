@@ -3,10 +3,11 @@ import type { FastifyBaseLogger } from 'fastify'
 import { bucketExpiry, bucketName, bucketRange, bucketStart, MINUTE_MS } from '../metrics/buckets.js'
 import { ENTITY_TYPES, type EntityType } from '../metrics/events.js'
 import { REPLAY_MINUTES, transitionsOf, WINDOW_MINUTES, type HealthThresholds } from '../metrics/status.js'
-import { entityKey, entityTag, indexKey, jobKey, markerKey } from '../store/keys.js'
+import { entityKey, entityTag, jobKey, markerKey } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { Fields, GroupWrite, KeyWrite, MetricsStore } from '../store/types.js'
 import { encodeTransition, RECENT_MINUTES } from './history.js'
+import { readIndex } from './leaderboard.js'
 import { decodeStatus, lastCompleteMinute, planStatus } from './status.js'
 
 /** Entities whose states one store round trip computes. */
@@ -59,8 +60,7 @@ export class StatusRecorder {
   /** Ids of `type` with requests in the minutes the recent states replay (one read of the type's index). */
   async #active (type: EntityType, now: number): Promise<string[]> {
     const minutes = bucketRange('minute', lastCompleteMinute(now), REPLAY_MINUTES + RECENT_MINUTES + WINDOW_MINUTES - 1)
-    const keys = minutes.map((b) => indexKey(type, 'requests', b.name))
-    const [[ids]] = await this.#o.store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }]) as [[Fields]]
+    const [ids] = await readIndex(this.#o.store, type, ['requests'], minutes) as [Fields]
     return Object.keys(ids)
   }
 

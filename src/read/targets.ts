@@ -1,5 +1,5 @@
 import type { Bucket } from '../metrics/buckets.js'
-import type { EntityType } from '../metrics/events.js'
+import type { EntityType, Via } from '../metrics/events.js'
 import { pairBins, type PairDist } from '../metrics/histogram.js'
 import { entityKey, pairKey, type Family } from '../store/keys.js'
 import type { Fields, MergeRead } from '../store/types.js'
@@ -11,7 +11,7 @@ import type { Fields, MergeRead } from '../store/types.js'
  */
 export type Target =
   | { type: EntityType, id: string }
-  | { model: string, via: 'gateway' | 'provider', id: string }
+  | { model: string, via: Via, id: string }
 
 export function keyOf (target: Target, family: Family, bucket: string): string {
   return 'type' in target ? entityKey(target.type, target.id, family, bucket) : pairKey(target.model, target.via, target.id, family, bucket)
@@ -30,14 +30,40 @@ export function binsIn (slots: readonly Fields[], ref: DistRef): Fields {
 }
 
 /**
- * A MergeRead being built: `slot(family, buckets)` adds one result slot holding `family` merged over
- * `buckets` and returns its index.
+ * A MergeRead being built, one result slot at a time: `add(keys, counters)` adds a slot holding
+ * `keys` merged and returns its index. Reads are built with one: a ReadPlan for one target's
+ * families, a plain MergePlan for the activity index or for several targets merged into one slot.
  */
-export class ReadPlan {
+export class MergePlan {
   readonly read: MergeRead = { keys: [], slots: [], nSlots: 0, counters: [] }
+
+  /** `counters`: every field of these keys is added, whatever its name (see MergeRead). */
+  add (keys: readonly string[], counters: boolean): number {
+    const slot = this.read.nSlots++
+    for (const key of keys) {
+      this.read.keys.push(key)
+      this.read.slots.push(slot)
+      this.read.counters!.push(counters)
+    }
+    return slot
+  }
+
+  /** A slot holding `family` of every target of `targets` merged over `buckets`. */
+  merge (targets: readonly Target[], family: Family, buckets: ReadonlyArray<Pick<Bucket, 'name'>>): number {
+    return this.add(targets.flatMap((t) => buckets.map((b) => keyOf(t, family, b.name))), COUNTER_FAMILIES.has(family))
+  }
+}
+
+/**
+ * The read of one target: `slot(family, buckets)` adds one result slot holding the target's `family`
+ * merged over `buckets` and returns its index.
+ */
+export class ReadPlan extends MergePlan {
   /** A pair's `dists` slot per list of buckets: its three distributions are read once. */
   readonly #dists = new Map<string, number>()
-  constructor (readonly target: Target) {}
+  constructor (readonly target: Target) {
+    super()
+  }
 
   /** The bins of distribution `name` over `buckets`: its own family for an entity, the pair's `dists` otherwise. */
   dist (name: PairDist, buckets: ReadonlyArray<Pick<Bucket, 'name'>>): DistRef {
@@ -49,12 +75,6 @@ export class ReadPlan {
   }
 
   slot (family: Family, buckets: ReadonlyArray<Pick<Bucket, 'name'>>): number {
-    const slot = this.read.nSlots++
-    for (const b of buckets) {
-      this.read.keys.push(keyOf(this.target, family, b.name))
-      this.read.slots.push(slot)
-      this.read.counters!.push(COUNTER_FAMILIES.has(family))
-    }
-    return slot
+    return this.add(buckets.map((b) => keyOf(this.target, family, b.name)), COUNTER_FAMILIES.has(family))
   }
 }

@@ -1,20 +1,17 @@
 import { bucketRange, type Resolution } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import { successRate } from '../metrics/health.js'
-import { entityKey, type Family } from '../store/keys.js'
-import type { MergeRead } from '../store/types.js'
+import type { StatName } from '../metrics/histogram.js'
+import { DIST_METRICS, type TrendMetric } from '../metrics/trends.js'
+import type { Family } from '../store/keys.js'
 import type { StoreReader } from './budget.js'
 import { tierOf, TREND_HOUR_TIERS, TREND_MINUTE_HOURS } from './params.js'
 import type { TrendPoint } from '../schemas/read.js'
-import { decodeStat, num, tokensOf, type StatName } from './decode.js'
+import { decodeStat, num, tokensOf } from './decode.js'
+import { ReadPlan } from './targets.js'
 
-export const DIST_METRICS = { ttft: 'ttft', total_time: 'total', output_tokens_per_second: 'tps' } as const
-export const RATE_METRICS = ['success_rate', 'requests', 'errors'] as const
-/** Sums per bucket, read from the stats hash like the rate metrics. */
-export const SUM_METRICS = ['tokens'] as const
-/** The metrics a `stat` does not apply to. */
-export const STATLESS_METRICS: readonly string[] = [...RATE_METRICS, ...SUM_METRICS]
-export type TrendMetric = keyof typeof DIST_METRICS | typeof RATE_METRICS[number] | typeof SUM_METRICS[number]
+/** The trends route checks `stat` against these. */
+export { STATLESS_METRICS } from '../metrics/trends.js'
 
 export interface TrendQuery {
   type: EntityType
@@ -39,18 +36,13 @@ export async function readManyTrends (store: StoreReader, queries: readonly Tren
     const buckets = bucketRange(q.resolution, now, q.resolution === 'hour' ? q.hours : q.hours * 60)
     const family: Family | null = q.metric in DIST_METRICS ? DIST_METRICS[q.metric as keyof typeof DIST_METRICS] : null
     const perBucket = family === null ? 1 : 2
-    const read: MergeRead = { keys: [], slots: [], nSlots: buckets.length * perBucket, counters: [] }
-    buckets.forEach((b, i) => {
-      read.keys.push(entityKey(q.type, q.id, 'stats', b.name))
-      read.slots.push(i * perBucket)
-      read.counters?.push(false)
-      if (family !== null) {
-        read.keys.push(entityKey(q.type, q.id, family, b.name))
-        read.slots.push(i * perBucket + 1)
-        read.counters?.push(true)
-      }
-    })
-    return { q, buckets, family, perBucket, read }
+    // Bucket i's stats in slot i × perBucket, its histogram (if any) in the next.
+    const plan = new ReadPlan({ type: q.type, id: q.id })
+    for (const b of buckets) {
+      plan.slot('stats', [b])
+      if (family !== null) plan.slot(family, [b])
+    }
+    return { q, buckets, family, perBucket, read: plan.read }
   })
   const results = await store.read(plans.map((p) => p.read))
   return plans.map(({ q, buckets, family, perBucket }, n) => {

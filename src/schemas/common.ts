@@ -1,6 +1,6 @@
-import { Type, type Static, type SchemaOptions } from '@sinclair/typebox'
+import { Type, type Static, type SchemaOptions, type TInteger } from '@sinclair/typebox'
 import { WINDOW_NAMES } from '../metrics/buckets.js'
-import { ENTITY_TYPES } from '../metrics/events.js'
+import { CHAT_ERROR_TYPES, ENTITY_TYPES, type ChatErrorType } from '../metrics/events.js'
 import { STATUSES } from '../metrics/status.js'
 
 /** A string enum as plain JSON Schema (`enum`), clearer in OpenAPI than a union of constants. */
@@ -77,7 +77,7 @@ export const TrafficProperties = {
   successes: Type.Integer(),
   failures: Type.Integer(),
   success_rate: NullableNumber,
-  errors: Type.Object({ timeout: Type.Integer(), rate_limit: Type.Integer(), network: Type.Integer(), other: Type.Integer() }),
+  errors: Type.Object(Object.fromEntries(CHAT_ERROR_TYPES.map((t) => [t, Type.Integer()])) as Record<ChatErrorType, TInteger>),
   ttft_ms: Stats,
   total_time_ms: Stats,
   ...TokenProperties

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { WINDOW_NAMES } from '../metrics/buckets.js'
+import { VIAS } from '../metrics/events.js'
 import { MODEL_PATTERN, NAME_PATTERN } from './ingest.js'
 import { EntityTypeSchema, NullableNumber, StatusSchema, StringEnum, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
@@ -60,7 +61,7 @@ export const CompareSchema = Type.Object({
 
 export const RouteQuerySchema = Type.Object({
   model: ModelQuery,
-  by: Type.Optional(StringEnum(['gateway', 'provider'], { default: 'gateway', description: 'what the candidates are' })),
+  by: Type.Optional(StringEnum(VIAS, { default: 'gateway', description: 'what the candidates are' })),
   window: Type.Optional(StringEnum(WINDOW_NAMES, { default: '15m', description: 'the window uptime and TTFT are taken over; the state is always the current one' }))
 })
 

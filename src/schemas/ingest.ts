@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { MAX_CATALOG_MODELS } from '../metrics/catalog.js'
-import { CHAT_ERROR_TYPES } from '../metrics/events.js'
+import { CHAT_ERROR_TYPES, FETCH_ERROR_TYPES } from '../metrics/events.js'
 import { StringEnum } from './common.js'
 
 export const MAX_BATCH = 1000
@@ -52,7 +52,7 @@ export const FetchEventSchema = Type.Object({
   status: StringEnum(['success', 'error']),
   model_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   response_time_ms: Type.Optional(Ms('time the model-list fetch took')),
-  error_type: Type.Optional(StringEnum(['timeout', 'error'], { description: 'only with status: error; default error' })),
+  error_type: Type.Optional(StringEnum(FETCH_ERROR_TYPES, { description: 'only with status: error; default error' })),
   models: Type.Optional(Type.Array(ModelId(), { maxItems: MAX_CATALOG_MODELS, description: `only with status: success; the model ids the gateway's catalog listed (at most ${MAX_CATALOG_MODELS}; duplicates count once). model_count defaults to their number. Changes between fetches: GET /api/metrics/gateway/catalog. Counted against METRICS_MAX_CATALOG_IDS per hour: one entry per fetch, plus the list's ids the first time the gateway sends that list in the hour; beyond it 429` })),
   timestamp: Type.Optional(TimestampSchema)
 }, {

@@ -1,9 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
+import { STAT_NAMES } from '../metrics/histogram.js'
+import { ORDERS } from '../metrics/health.js'
+import { TREND_METRICS } from '../metrics/trends.js'
 import { StringEnum, NullableNumber, StatusSchema, TokenProperties, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 
 export const LeaderboardQuerySchema = Type.Object({
-  order: Type.Optional(StringEnum(['desc', 'asc'], { default: 'desc' })),
+  order: Type.Optional(StringEnum(ORDERS, { default: 'desc' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'the first `limit` entries of the leaderboard computed for 10, 25, 50 or 100 (the first of these at least `limit`), which every limit up to it shares' })),
   window: Type.Optional(WindowNameSchema),
   min_requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 1, description: 'only models with at least this many requests in the window; rounded up to 1, 2 or 5 × a power of ten (30 counts as 50; the answer says which), so that few distinct leaderboards are computed' }))
@@ -51,15 +54,12 @@ export const ProviderSummarySchema = Type.Object({
   providers: Type.Array(ProviderRowSchema)
 })
 
-export const TREND_METRICS = ['ttft', 'total_time', 'output_tokens_per_second', 'success_rate', 'requests', 'errors', 'tokens'] as const
-export const TREND_STATS = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const
-
 export const TrendsQuerySchema = Type.Object({
   type: Type.Optional(StringEnum(ENTITY_TYPES, { description: 'default model' })),
   id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'short form of type=model&id=ID' })),
   metric: Type.Optional(StringEnum(TREND_METRICS, { default: 'ttft' })),
-  stat: Type.Optional(StringEnum(TREND_STATS, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics and tokens' })),
+  stat: Type.Optional(StringEnum(STAT_NAMES, { description: 'for ttft, total_time, output_tokens_per_second (default p50); a 400 with the rate metrics and tokens' })),
   hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 6, description: 'the last H hours: cut from trends computed over 6, 24, 72 or 168 hours (by minute: 2), which every H up to it shares' })),
   resolution: Type.Optional(StringEnum(['hour', 'minute'], { default: 'hour', description: 'minute only with hours <= 2' }))
 })

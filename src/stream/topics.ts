@@ -1,17 +1,17 @@
 import type { HealthThresholds } from '../metrics/status.js'
 import type { FastifyBaseLogger } from 'fastify'
-import { bucketRange, resolutionMs, type WindowName } from '../metrics/buckets.js'
+import { bucketRange, resolutionMs, WINDOWS, type WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
+import type { Order } from '../metrics/health.js'
 import type { ReadCache } from '../read/cache.js'
 import type { StoreReader } from '../read/budget.js'
-import { leaderboardComputation, narrowLeaderboard, readLeaderboard, type LeaderboardAnswer } from '../read/leaderboard.js'
+import { leaderboardComputation, narrowLeaderboard, readIndex, readLeaderboard, type LeaderboardAnswer } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { readRealtime } from '../read/realtime.js'
 import { storeLoad } from '../read/store-load.js'
 import { readManyTrends } from '../read/trends.js'
 import { resolveWindow, type ResolvedWindow } from '../read/window.js'
 import type { Sparklines, StreamTopic } from '../schemas/stream.js'
-import { indexKey } from '../store/keys.js'
 import type { Fields } from '../store/types.js'
 import type { Topic } from './hub.js'
 import { cacheKeys } from '../read/cache-keys.js'
@@ -22,7 +22,7 @@ export const GATEWAYS_SHOWN = 20
 export interface TopicQuery {
   topics: StreamTopic[]
   window: WindowName
-  order: 'asc' | 'desc'
+  order: Order
   limit: number
   minRequests: number
   type: EntityType
@@ -39,15 +39,14 @@ export interface TopicDeps {
   health: HealthThresholds
 }
 
-/** Sparklines: the last hour by minute for windows up to 1h, the last 24 hours by hour beyond. */
+/** Sparklines: the last hour by minute for the windows by minute (up to 1h), the last 24 hours by hour beyond. */
 function sparkRange (window: WindowName): { resolution: 'minute' | 'hour', hours: number, points: number } {
-  return ['5m', '15m', '1h'].includes(window) ? { resolution: 'minute', hours: 1, points: 60 } : { resolution: 'hour', hours: 24, points: 24 }
+  return WINDOWS[window].res === 'minute' ? { resolution: 'minute', hours: 1, points: 60 } : { resolution: 'hour', hours: 24, points: 24 }
 }
 
 /** Gateways with chat traffic in the window (from the activity index), busiest first. */
 async function activeGateways (store: StoreReader, w: ResolvedWindow): Promise<string[]> {
-  const keys = w.buckets.map((b) => indexKey('gateway', 'requests', b.name))
-  const [[requests]] = await store.read([{ keys, slots: keys.map(() => 0), nSlots: 1, counters: keys.map(() => true) }]) as [[Fields]]
+  const [requests] = await readIndex(store, 'gateway', ['requests'], w.buckets) as [Fields]
   return Object.entries(requests)
     .map(([id, n]) => ({ id, n: Number(n) }))
     .sort((a, b) => b.n - a.n || a.id.localeCompare(b.id))
