@@ -1,7 +1,7 @@
 import { WINDOWS, type WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
 import type { Stats } from '../metrics/histogram.js'
-import { decodeStats, num } from '../read/decode.js'
+import { decodeStats, errorsOf, num } from '../read/decode.js'
 import { entityRead } from '../read/realtime.js'
 import { resolveWindow } from '../read/window.js'
 import type { Family } from '../store/keys.js'
@@ -34,7 +34,7 @@ function figures (bucket: string, [stats, ttft, total, tps]: Fields[]): BucketFi
     bucket,
     requests: num(stats!, 'n'),
     successes: num(stats!, 'ok'),
-    errors: { timeout: num(stats!, 'err:timeout'), rate_limit: num(stats!, 'err:rate_limit'), network: num(stats!, 'err:network'), other: num(stats!, 'err:other') },
+    errors: errorsOf(stats!),
     ttft_ms: decodeStats(stats!, 'ttft', ttft!),
     total_time_ms: decodeStats(stats!, 'total', total!),
     output_tokens_per_second: decodeStats(stats!, 'tps', tps!)

@@ -1,4 +1,5 @@
 import autocannon from 'autocannon'
+import { CHAT_ERROR_TYPES } from '../metrics/events.js'
 import { bearer } from './common.js'
 
 export interface LoadtestOptions {
@@ -14,7 +15,7 @@ export interface LoadtestOptions {
 
 const GATEWAYS = ['eu-1', 'us-1', 'ap-1']
 const MODELS = ['openai/gpt-4o', 'anthropic/claude-3.5-sonnet', 'mistral/large', 'meta/llama-3-70b']
-const ERRORS = ['timeout', 'rate_limit', 'network', 'other'] as const
+const ERRORS = CHAT_ERROR_TYPES
 
 /** A deterministic mix: 1 event in 20 fails (all error types), 1 in 5 is not streamed. */
 function chatEvent (i: number, prefix: string): { model: string, body: Record<string, unknown> } {

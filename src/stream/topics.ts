@@ -5,7 +5,7 @@ import type { EntityType } from '../metrics/events.js'
 import type { Order } from '../metrics/health.js'
 import type { ReadCache } from '../read/cache.js'
 import type { StoreReader } from '../read/budget.js'
-import { leaderboardComputation, narrowLeaderboard, readIndex, readLeaderboard, type LeaderboardAnswer } from '../read/leaderboard.js'
+import { leaderboardComputation, narrowLeaderboard, readIndex, readLeaderboard, RESERVED_ID_PREFIX, type LeaderboardAnswer } from '../read/leaderboard.js'
 import { readProviderSummary } from '../read/provider-summary.js'
 import { readRealtime } from '../read/realtime.js'
 import { storeLoad } from '../read/store-load.js'
@@ -48,6 +48,7 @@ function sparkRange (window: WindowName): { resolution: 'minute' | 'hour', hours
 async function activeGateways (store: StoreReader, w: ResolvedWindow): Promise<string[]> {
   const [requests] = await readIndex(store, 'gateway', ['requests'], w.buckets) as [Fields]
   return Object.entries(requests)
+    .filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX))
     .map(([id, n]) => ({ id, n: Number(n) }))
     .sort((a, b) => b.n - a.n || a.id.localeCompare(b.id))
     .map((g) => g.id)

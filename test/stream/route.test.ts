@@ -70,6 +70,21 @@ t.test('the read token guards the stream, in the Authorization header only', asy
   t.same(board.entries, [], 'no traffic yet: an empty leaderboard')
 })
 
+t.test('the gateways topic lists no reserved id (the operator probe\'s gateway), as no listing does', async (t) => {
+  const l = await live(t)
+  const now = Date.now()
+  await l.post('/api/metrics/chat', [
+    { model: 'acme/fast', gateway: 'eu-1', success: true, ttft_ms: 100, timestamp: now },
+    { model: 'acme/fast', gateway: '__check__', success: true, ttft_ms: 100, timestamp: now },
+    { model: 'acme/fast', gateway: '__check__', success: true, ttft_ms: 100, timestamp: now }
+  ])
+  t.equal((await get(l, '/api/metrics/realtime?type=gateway&id=__check__&window=5m')).requests, 2, 'readable by id')
+  const s = await openSse(`${l.base}/api/metrics/stream?topic=gateways&window=5m`)
+  closeLater(t, [s])
+  const gateways = json(await s.next((e) => e.event === 'gateways'))
+  t.same(gateways.gateways.map((g: any) => g.id), ['eu-1'])
+})
+
 t.test('every topic carries what the matching GET route answers, and follows new events', async (t) => {
   const l = await live(t)
   const now = Date.now()
