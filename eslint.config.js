@@ -5,15 +5,15 @@ import globals from 'globals'
  * The layers of src/, lowest first (docs/design.md, "Architecture"). A module imports from its own
  * layer and the ones below it, never from one above: `metrics/` is pure figures; `schemas/` (the
  * HTTP shapes of those figures) and `store/` (the stored layout and the stores) stand side by side
- * on it, neither importing the other; the domain (`ingest/`,
- * `read/`, `stream/`, `observability/`) does the work; `plugins/` make and wire its objects;
- * `routes/` answer HTTP; `cli/` and the entry files (app.ts, server.ts, …) assemble it all.
+ * on it, neither importing the other; the domain (`ingest/`, `read/`, `stream/`, `observability/`,
+ * `jobs/`, `limits/`) does the work; `plugins/` make and wire its objects; `routes/` answer HTTP;
+ * `cli/` and the entry files (app.ts, server.ts, …) assemble it all.
  */
 const LAYERS = [
-  { files: ['src/metrics/**'], above: ['schemas', 'store', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
-  { files: ['src/schemas/**'], above: ['store', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
-  { files: ['src/store/**'], above: ['schemas', 'ingest', 'read', 'stream', 'observability', 'plugins', 'routes', 'cli'] },
-  { files: ['src/ingest/**', 'src/read/**', 'src/stream/**', 'src/observability/**'], above: ['plugins', 'routes', 'cli'] },
+  { files: ['src/metrics/**'], above: ['schemas', 'store', 'ingest', 'read', 'stream', 'observability', 'jobs', 'limits', 'plugins', 'routes', 'cli'] },
+  { files: ['src/schemas/**'], above: ['store', 'ingest', 'read', 'stream', 'observability', 'jobs', 'limits', 'plugins', 'routes', 'cli'] },
+  { files: ['src/store/**'], above: ['schemas', 'ingest', 'read', 'stream', 'observability', 'jobs', 'limits', 'plugins', 'routes', 'cli'] },
+  { files: ['src/ingest/**', 'src/read/**', 'src/stream/**', 'src/observability/**', 'src/jobs/**', 'src/limits/**'], above: ['plugins', 'routes', 'cli'] },
   { files: ['src/plugins/**'], above: ['routes', 'cli'] },
   { files: ['src/routes/**'], above: ['cli'] }
 ]

@@ -19,9 +19,11 @@ import catalogRoutes from './routes/catalog.js'
 import compareRoutes from './routes/compare.js'
 import healthRoutes from './routes/health.js'
 import ingestRoutes from './routes/ingest.js'
+import leaderboardRoutes from './routes/leaderboard.js'
 import metricsRoutes from './routes/metrics.js'
-import readRoutes from './routes/read.js'
+import providerSummaryRoutes from './routes/provider-summary.js'
 import realtimeRoutes from './routes/realtime.js'
+import trendsRoutes from './routes/trends.js'
 import streamRoutes from './routes/stream.js'
 import dashboardRoutes from './routes/dashboard.js'
 import statusRoutes from './routes/status.js'
@@ -119,7 +121,9 @@ export const app = fp(async (fastify: FastifyInstance, opts: AppOptions): Promis
   await fastify.register(healthRoutes)
   await fastify.register(ingestRoutes, { config: opts.config })
   await fastify.register(realtimeRoutes, { config: opts.config })
-  await fastify.register(readRoutes, { config: opts.config })
+  await fastify.register(leaderboardRoutes, { config: opts.config })
+  await fastify.register(providerSummaryRoutes)
+  await fastify.register(trendsRoutes)
   await fastify.register(compareRoutes, { config: opts.config })
   await fastify.register(statusRoutes, { config: opts.config })
   await fastify.register(catalogRoutes, { config: opts.config })

@@ -24,8 +24,12 @@ const against: Array<[string, string]> = [
   ['src/stream/x.ts', "import { replyCached } from '../routes/cached-reply.js'"],
   ['src/observability/x.ts', "import { main } from '../cli/main.js'"],
   ['src/ingest/x.ts', "import { installShutdown } from '../shutdown.js'"],
-  ['src/plugins/x.ts', "import routes from '../routes/read.js'"],
-  ['src/routes/x.ts', "import { main } from '../cli/main.js'"]
+  ['src/plugins/x.ts', "import routes from '../routes/leaderboard.js'"],
+  ['src/routes/x.ts', "import { main } from '../cli/main.js'"],
+  ['src/store/x.ts', "import { Sealer } from '../jobs/sealer.js'"],
+  ['src/schemas/x.ts', "import { SharedRateLimit } from '../limits/shared-rate-limit.js'"],
+  ['src/jobs/x.ts', "import { READ_MAX_WAIT_MS } from '../plugins/read-cache.js'"],
+  ['src/limits/x.ts', "import { main } from '../cli/main.js'"]
 ]
 const along: Array<[string, string]> = [
   ['src/read/x.ts', "import { percentile } from '../metrics/histogram.js'"],
@@ -33,7 +37,10 @@ const along: Array<[string, string]> = [
   ['src/stream/x.ts', "import { readLeaderboard } from '../read/leaderboard.js'"],
   ['src/plugins/x.ts', "import { Flusher } from '../ingest/flusher.js'"],
   ['src/routes/x.ts', "import plugin from '../plugins/read-cache.js'"],
-  ['src/cli/x.ts', "import { app } from '../app.js'"]
+  ['src/cli/x.ts', "import { app } from '../app.js'"],
+  ['src/jobs/x.ts', "import { readIndex } from '../read/leaderboard.js'"],
+  ['src/plugins/x.ts', "import { Sealer } from '../jobs/sealer.js'"],
+  ['src/plugins/x.ts', "import { SharedRateLimit } from '../limits/shared-rate-limit.js'"]
 ]
 
 t.test('an import against the direction is an error', async (t) => {

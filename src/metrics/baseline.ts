@@ -3,7 +3,7 @@
  * period and its trailing 7-day baseline for the same hours of day, for TTFT p50/p90 and the error
  * rate (failures apart from rate limits, over requests apart from rate limits).
  */
-import { healthScore, round } from './health.js'
+import { healthScore, round } from './score.js'
 import { eligible, ttftPercentile, type HealthThresholds, type Tally } from './status.js'
 
 export interface Comparison {

@@ -10,7 +10,7 @@
  * When no run of N is found in 20 minutes (conditions kept changing), the state is `degraded` if any
  * of those minutes was degraded or down, else `unknown`.
  */
-import { successRate, healthScore } from './health.js'
+import { successRate, healthScore } from './score.js'
 import { percentile, percentileInOrder, sortBins, ZERO_BIN, type DistSummary } from './histogram.js'
 
 export const STATUSES = ['healthy', 'degraded', 'down', 'unknown'] as const

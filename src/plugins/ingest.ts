@@ -5,7 +5,7 @@ import { Flusher } from '../ingest/flusher.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    ingestBuffer: Flusher
+    flusher: Flusher
     cardinalityGuard: CardinalityGuard
     /** Set when a shutdown has begun: readiness answers 503 while recording goes on (src/shutdown.ts). */
     lifecycle: { draining: boolean }
@@ -16,7 +16,7 @@ declare module 'fastify' {
 export const SHUTDOWN_DRAIN_MS = 10_000
 
 /**
- * Decorates `ingestBuffer`: accepted events are aggregated here and flushed to the store every
+ * Decorates `flusher`: accepted events are aggregated here and flushed to the store every
  * METRICS_FLUSH_INTERVAL_MS. On close, everything buffered is written (bounded wait); what cannot be
  * written is logged with its count, never dropped silently.
  */
@@ -35,7 +35,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     observer: fastify.flushObserver
   })
   fastify.decorate('lifecycle', { draining: false })
-  fastify.decorate('ingestBuffer', flusher)
+  fastify.decorate('flusher', flusher)
   fastify.decorate('cardinalityGuard', guard)
   fastify.addHook('onReady', async () => {
     await guard.refresh()

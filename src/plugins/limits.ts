@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from '../config.js'
-import { SharedRateLimit } from '../ingest/shared-rate-limit.js'
+import { SharedRateLimit } from '../limits/shared-rate-limit.js'
 
 /** How often each instance adds its rate-limit counts to the shared counters. */
 export const RATE_LIMIT_SYNC_MS = 250

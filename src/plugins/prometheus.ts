@@ -89,10 +89,10 @@ function watchRedis (store: object, m: ServiceMetrics): () => void {
  * are exported too, as OpenTelemetry GenAI series, through the read cache.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
-  const { ingestBuffer, readCache, metricsStore, metricsRegistry: registry } = fastify
+  const { flusher, readCache, metricsStore, metricsRegistry: registry } = fastify
   // Made now rather than at the first scrape, so the event-loop delay monitor has samples by then.
   const processMetrics = processRegistry()
-  const m = serviceMetrics(registry, { buffer: ingestBuffer, cache: readCache, reads: fastify.readBudget })
+  const m = serviceMetrics(registry, { buffer: flusher, cache: readCache, reads: fastify.readBudget })
   const unwatch = watchRedis(metricsStore, m)
   fastify.addHook('onClose', async () => { unwatch() })
 

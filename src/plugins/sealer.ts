@@ -1,10 +1,10 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { Sealer } from '../ingest/sealer.js'
+import { Sealer } from '../jobs/sealer.js'
 import { RedisStore } from '../store/redis-store.js'
 
 /**
- * Seals closed buckets into compact blocks once a minute (src/ingest/sealer.ts; of the instances
+ * Seals closed buckets into compact blocks once a minute (src/jobs/sealer.ts; of the instances
  * sharing a Redis, the one that claims the minute does it). The embedded store keeps its buckets
  * live, so nothing runs for it. Stopped on close.
  */

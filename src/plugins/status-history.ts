@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { StatusRecorder } from '../read/status-recorder.js'
+import { StatusRecorder } from '../jobs/status-recorder.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,13 +1,13 @@
 import { bucketRange, HOUR_MS } from '../metrics/buckets.js'
 import type { Static } from '@sinclair/typebox'
-import type { CatalogSchema } from '../schemas/health.js'
+import type { CatalogSchema } from '../schemas/catalog.js'
 import { diffCatalogs } from '../metrics/catalog.js'
 import { splitLatest, TS_DIGITS } from '../store/merge.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { ReadPlan } from './targets.js'
 
-/** GET /api/metrics/catalog's answer, as src/schemas/health.ts describes it. */
+/** GET /api/metrics/gateway/catalog's answer, as src/schemas/catalog.ts describes it. */
 export type CatalogAnswer = Static<typeof CatalogSchema>
 export type CatalogChangeEntry = CatalogAnswer['changes'][number]
 

@@ -1,6 +1,6 @@
 import { bucketRange, HOUR_MS, MINUTE_MS } from '../metrics/buckets.js'
 import type { Static } from '@sinclair/typebox'
-import type { StatusHistorySchema } from '../schemas/health.js'
+import type { StatusHistorySchema } from '../schemas/status.js'
 import type { EntityType } from '../metrics/events.js'
 import { transitionsOf, type HealthThresholds, type Status, type Transition } from '../metrics/status.js'
 import { splitLatest, TS_DIGITS } from '../store/merge.js'

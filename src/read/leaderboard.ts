@@ -1,6 +1,6 @@
 import type { Bucket, WindowName } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
-import { healthScore, successRate, type Order } from '../metrics/health.js'
+import { healthScore, successRate, type Order } from '../metrics/score.js'
 import { uptimeOf, type HealthThresholds } from '../metrics/status.js'
 import type { Static } from '@sinclair/typebox'
 import type { LeaderboardEntry, LeaderboardSchema } from '../schemas/read.js'

@@ -1,5 +1,5 @@
 import type { WindowName } from '../metrics/buckets.js'
-import { healthScore, successRate } from '../metrics/health.js'
+import { healthScore, successRate } from '../metrics/score.js'
 import type { ProviderRow } from '../schemas/read.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'

@@ -2,7 +2,7 @@ import { bucketRange, bucketStart, resolutionMs, WINDOWS, type Bucket, type Reso
 import type { Static } from '@sinclair/typebox'
 import { compareWindows } from '../metrics/baseline.js'
 import type { EntityType } from '../metrics/events.js'
-import { healthScore, successRate } from '../metrics/health.js'
+import { healthScore, successRate } from '../metrics/score.js'
 import { DEFAULT_THRESHOLDS, uptimeOf, type HealthThresholds } from '../metrics/status.js'
 import type { RealtimeSchema } from '../schemas/realtime.js'
 import type { Family } from '../store/keys.js'

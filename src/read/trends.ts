@@ -1,6 +1,6 @@
 import { bucketRange, type Resolution } from '../metrics/buckets.js'
 import type { EntityType } from '../metrics/events.js'
-import { successRate } from '../metrics/health.js'
+import { successRate } from '../metrics/score.js'
 import type { StatName } from '../metrics/histogram.js'
 import { DIST_METRICS, type TrendMetric } from '../metrics/trends.js'
 import type { Family } from '../store/keys.js'

@@ -5,7 +5,7 @@ import { cacheKeys } from '../read/cache-keys.js'
 import { CATALOG_LIMIT_TIERS, hoursTier, tierOf } from '../read/params.js'
 import { replyCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
-import { CatalogQuerySchema, CatalogSchema } from '../schemas/health.js'
+import { CatalogQuerySchema, CatalogSchema } from '../schemas/catalog.js'
 
 const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { readStore } = fastify

@@ -4,7 +4,7 @@ import { readCompare, readRoute } from '../read/compare.js'
 import { cacheKeys } from '../read/cache-keys.js'
 import { replyCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
-import { CompareQuerySchema, CompareSchema, RouteQuerySchema, RouteSchema } from '../schemas/health.js'
+import { CompareQuerySchema, CompareSchema, RouteQuerySchema, RouteSchema } from '../schemas/compare.js'
 
 const read = { tags: ['reading'], security: [{ readToken: [] }] }
 

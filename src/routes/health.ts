@@ -4,7 +4,7 @@ import { response, StringEnum } from '../schemas/common.js'
 
 /** Liveness and readiness. Never cached, never behind a token. */
 const healthRoutes: FastifyPluginAsync = async (fastify) => {
-  const { metricsStore, ingestBuffer, lifecycle } = fastify
+  const { metricsStore, flusher, lifecycle } = fastify
 
   fastify.get('/healthz', {
     schema: { tags: ['operating'], summary: 'Liveness: 200 while the process runs', response: { 200: response(Type.Object({ status: Type.Literal('ok') }), 'The process runs') } }
@@ -23,11 +23,11 @@ const healthRoutes: FastifyPluginAsync = async (fastify) => {
       response: { 200: response(Readiness, 'The store answers'), 503: response(Readiness, 'The store does not answer, or the service is shutting down') }
     }
   }, async (request, reply) => {
-    const body = (status: 'ready' | 'degraded' | 'draining' | 'unavailable') => ({ status, store: metricsStore.kind, pending_events: ingestBuffer.pendingEvents, set_aside_groups: ingestBuffer.setAside().length })
+    const body = (status: 'ready' | 'degraded' | 'draining' | 'unavailable') => ({ status, store: metricsStore.kind, pending_events: flusher.pendingEvents, set_aside_groups: flusher.setAside().length })
     if (lifecycle.draining) return await reply.code(503).send(body('draining'))
     try {
       await metricsStore.ping()
-      return body(ingestBuffer.degraded ? 'degraded' : 'ready')
+      return body(flusher.degraded ? 'degraded' : 'ready')
     } catch (err) {
       request.log.warn({ err }, 'readiness: store not answering')
       return await reply.code(503).send(body('unavailable'))

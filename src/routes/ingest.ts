@@ -46,12 +46,12 @@ function secondsToNextHour (now: number): number {
 const passHeaders = (data: unknown): { value: unknown } => ({ value: data })
 
 const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
-  const { ingestBuffer, cardinalityGuard } = fastify
+  const { flusher, cardinalityGuard } = fastify
   const limits = () => ({ now: Date.now(), retentionHours: opts.config.retentionHours })
   /** Refuses the whole request (nothing recorded) when the buffer is full or an id is one too many. */
   const admit = (chat: ChatEvent[], fetch: FetchEvent[], reply: FastifyReply, keyed: boolean): void => {
-    if (!ingestBuffer.hasRoomFor(chat, fetch, keyed)) {
-      void reply.header('retry-after', String(ingestBuffer.retryAfterSec))
+    if (!flusher.hasRoomFor(chat, fetch, keyed)) {
+      void reply.header('retry-after', String(flusher.retryAfterSec))
       throw new BufferFullError()
     }
     const refused = cardinalityGuard.admit(chat, fetch)
@@ -81,8 +81,8 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     const events = request.body as unknown as ChatEvent[]
     const key = keyOf(request)
     admit(events, [], reply, key !== undefined)
-    if (key !== undefined) ingestBuffer.addKeyed(idempotencyKey('chat', key), events, [])
-    else for (const e of events) ingestBuffer.addChat(e)
+    if (key !== undefined) flusher.addKeyed(idempotencyKey('chat', key), events, [])
+    else for (const e of events) flusher.addChat(e)
     void reply.code(202).send({ accepted: events.length })
   })
 
@@ -101,8 +101,8 @@ const ingestRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     const events = request.body as unknown as FetchEvent[]
     const key = keyOf(request)
     admit([], events, reply, key !== undefined)
-    if (key !== undefined) ingestBuffer.addKeyed(idempotencyKey('fetch', key), [], events)
-    else for (const e of events) ingestBuffer.addFetch(e)
+    if (key !== undefined) flusher.addKeyed(idempotencyKey('fetch', key), [], events)
+    else for (const e of events) flusher.addFetch(e)
     void reply.code(202).send({ accepted: events.length })
   })
 }

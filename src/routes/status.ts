@@ -5,7 +5,7 @@ import { cacheKeys } from '../read/cache-keys.js'
 import { hoursTier } from '../read/params.js'
 import { replyCached } from './cached-reply.js'
 import { CacheControl, ReadErrors, response } from '../schemas/common.js'
-import { StatusHistoryQuerySchema, StatusHistorySchema } from '../schemas/health.js'
+import { StatusHistoryQuerySchema, StatusHistorySchema } from '../schemas/status.js'
 
 const statusRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
   const { readStore } = fastify

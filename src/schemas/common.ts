@@ -30,6 +30,12 @@ export const WindowInfoSchema = Type.Object({
 export const WindowNameSchema = StringEnum(WINDOW_NAMES, { default: '1h', description: 'current bucket and the N−1 before: minute buckets up to 1h, hour buckets beyond' })
 export const EntityTypeSchema = StringEnum(ENTITY_TYPES, { default: 'model' })
 
+/** An instant in an answer (ISO 8601, UTC). */
+export const DateTime = Type.String({ format: 'date-time' })
+
+/** The `hours` of a history read (status changes, catalog fetches), described by what it selects. */
+export const Hours = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: `${description}; cut from an answer computed over 24 hours, 7, 30, 90 or 365 days (within the retention), which every H up to it shares` }))
+
 export const ErrorSchema = Type.Object({
   statusCode: Type.Integer(),
   code: Type.Optional(Type.String()),

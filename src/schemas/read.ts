@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ENTITY_TYPES } from '../metrics/events.js'
 import { STAT_NAMES } from '../metrics/histogram.js'
-import { ORDERS } from '../metrics/health.js'
+import { ORDERS } from '../metrics/score.js'
 import { TREND_METRICS } from '../metrics/trends.js'
 import { StringEnum, NullableNumber, StatusSchema, TokenProperties, TrafficProperties, UptimeSchema, WindowInfo, WindowNameSchema } from './common.js'
 

@@ -91,7 +91,7 @@ export function locate (key: string): Location | null {
  * A tag's seal index: a hash, period → the sub-buckets sealed into its block (`h`, or minute
  * digits), and `<period>:late` → `1` once a flush wrote a live hash of a sub-bucket already sealed.
  * A read fetches the live hash of a sealed sub-bucket only when its period is marked late: a seal
- * unit takes every live hash of its entity and bucket (src/ingest/sealer.ts), so nothing else can be
+ * unit takes every live hash of its entity and bucket (src/jobs/sealer.ts), so nothing else can be
  * live there. Pruned of periods past the retention by the seals of hours.
  */
 export function sealsKey (tag: string): string {

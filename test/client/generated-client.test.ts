@@ -77,7 +77,7 @@ t.test('every route of the spec through the typed client', async (t) => {
   t.equal(invalidFetch.response.status, 400)
   t.match(invalidFetch.error?.message, /error_type/)
 
-  for (let i = 0; i < 50 && !(await app.ingestBuffer.flush()); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  for (let i = 0; i < 50 && !(await app.flusher.flush()); i++) await new Promise((resolve) => setTimeout(resolve, 20))
 
   // GET /api/metrics/realtime: model, provider, gateway
   const model = await client.GET('/api/metrics/realtime', { params: { query: { type: 'model', id: 'anthropic/claude-3.5-sonnet', window: '1h' } }, headers: read })

@@ -262,7 +262,7 @@ async function liveApp (t: Test, config: Record<string, unknown>): Promise<{ app
 }
 
 async function requests (app: FastifyInstance, model: string): Promise<number> {
-  for (let i = 0; i < 50 && !(await app.ingestBuffer.flush()); i++) await sleep(20)
+  for (let i = 0; i < 50 && !(await app.flusher.flush()); i++) await sleep(20)
   // From another address than the SDK's: reads stay out of its rate limit.
   const res = await app.inject({ url: `/api/metrics/realtime?type=model&id=${encodeURIComponent(model)}&window=5m`, remoteAddress: '10.0.0.1' })
   if (res.statusCode !== 200) throw new Error(`realtime ${res.statusCode}: ${res.body}`)

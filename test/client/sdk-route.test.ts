@@ -49,7 +49,7 @@ async function seed (app: FastifyInstance, model: string): Promise<void> {
   }
   const res = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: events })
   t.equal(res.statusCode, 202)
-  for (let i = 0; i < 50 && !(await app.ingestBuffer.flush()); i++);
+  for (let i = 0; i < 50 && !(await app.flusher.flush()); i++);
 }
 
 t.test('route(): the ranked candidates, then the same answer from the local cache', async (t) => {

@@ -18,7 +18,7 @@ t.test('a completion tracked with streamed: false gives no tokens-per-second sam
   stream.end({ output_tokens: 500 })
   await c.flush()
   t.equal(c.stats().sent, 2)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   const read = async (model: string) => (await app.inject({ url: `/api/metrics/realtime?id=${model}&window=5m` })).json() as { requests: number, ttft_ms: { count: number }, output_tokens_per_second: { count: number, avg: number | null } }
   const w = await read('sdk/whole')
   t.match(w, { requests: 1, ttft_ms: { count: 1 }, output_tokens_per_second: { count: 0 } })

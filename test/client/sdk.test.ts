@@ -51,7 +51,7 @@ async function liveApp (t: Test, config: Record<string, unknown> = {}): Promise<
 /** Writes everything the service buffered to the store (bounded). */
 async function landAll (app: FastifyInstance): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    if (await app.ingestBuffer.flush()) return
+    if (await app.flusher.flush()) return
     await sleep(20)
   }
   throw new Error('the ingest buffer did not drain')

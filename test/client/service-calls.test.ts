@@ -15,7 +15,7 @@ const NEVER = 1_000_000_000
 
 async function landAll (app: FastifyInstance): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    if (await app.ingestBuffer.flush()) return
+    if (await app.flusher.flush()) return
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   throw new Error('the ingest buffer did not drain')

@@ -63,7 +63,7 @@ t.test('a slot migration during flushes loses nothing and counts nothing twice',
   await new Promise((resolve) => setTimeout(resolve, 300))
   stop = true
   await traffic
-  t.equal(await app.ingestBuffer.drain(10_000), 0, 'everything flushed')
+  t.equal(await app.flusher.drain(10_000), 0, 'everything flushed')
 
   // Redis counts the redirections it answered: the flushes really did meet the move
   const redirects: Record<string, number> = {}

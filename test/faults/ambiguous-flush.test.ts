@@ -69,8 +69,8 @@ async function rig (t: Test): Promise<Rig | null> {
 }
 
 async function flushed (t: Test, r: Rig): Promise<void> {
-  const done = await until(() => r.app.ingestBuffer.pendingEvents === 0, 30_000, 20)
-  t.ok(done, `everything flushed (pending events: ${r.app.ingestBuffer.pendingEvents})`)
+  const done = await until(() => r.app.flusher.pendingEvents === 0, 30_000, 20)
+  t.ok(done, `everything flushed (pending events: ${r.app.flusher.pendingEvents})`)
 }
 
 /** Compares Redis (read directly) with the 202 answers: models, their providers, the gateway, the index. */

@@ -35,9 +35,9 @@ t.test('Redis-backed: extreme accepted events are stored exactly and never block
   const extreme = { model: 'fast/m', success: true, ttft_ms: 0, total_time_ms: 0.001, output_tokens: 10_000_000 }
   const res = await app.inject(chat(Array.from({ length: 1000 }, () => extreme)))
   t.equal(res.statusCode, 202)
-  t.ok(await app.ingestBuffer.flush(), 'flushed')
+  t.ok(await app.flusher.flush(), 'flushed')
   t.equal((await app.inject(chat({ model: 'slow/m', success: true, ttft_ms: 10 }))).statusCode, 202)
-  t.ok(await app.ingestBuffer.flush(), 'a later event of another model lands')
+  t.ok(await app.flusher.flush(), 'a later event of another model lands')
 
   const hour = bucketName('hour', Date.now())
   const stats = await redis.client.hgetall(`metrics:model:{fast/m}:stats:${hour}`)
@@ -47,7 +47,7 @@ t.test('Redis-backed: extreme accepted events are stored exactly and never block
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=slow/m&window=5m' })).json() as { requests: number }
   t.equal(rt.requests, 1)
   t.same(await keysWithoutTtl(redis), [], 'every key has a TTL')
-  t.equal(app.ingestBuffer.setAsideGroups, 0)
+  t.equal(app.flusher.setAsideGroups, 0)
 })
 
 t.test('Redis-backed: a group the store refuses is set aside, reported, and every other group lands', async (t) => {
@@ -62,15 +62,15 @@ t.test('Redis-backed: a group the store refuses is set aside, reported, and ever
   await redis.client.pexpire(full, 3_600_000)
 
   t.equal((await app.inject(chat([{ model: 'full/m', success: true, ttft_ms: 1 }, { model: 'other/m', success: true, ttft_ms: 5 }]))).statusCode, 202)
-  t.ok(await app.ingestBuffer.flush(), 'the flush completes: nothing is left pending')
-  t.equal(app.ingestBuffer.setAsideGroups, 1, 'one group set aside')
+  t.ok(await app.flusher.flush(), 'the flush completes: nothing is left pending')
+  t.equal(app.flusher.setAsideGroups, 1, 'one group set aside')
   t.equal(await redis.client.hget(full, 'n'), '1', 'nothing of it written')
   t.same(await keysWithoutTtl(redis), [], 'no key left without a TTL')
 
   const ready = await app.inject({ url: '/readyz' })
   t.equal(ready.statusCode, 200, 'still ready: recording goes on')
   t.match(ready.json(), { status: 'degraded', set_aside_groups: 1 })
-  const [entry] = app.ingestBuffer.setAside()
+  const [entry] = app.flusher.setAside()
   t.match(entry, { marker: /full\/m/, reason: /METRICS_REFUSED .*ttft:sum/ })
   const scrape = (await app.inject({ url: '/metrics' })).body
   t.match(scrape, /llm_gateway_metrics_flush_groups_set_aside_total 1/)
@@ -79,13 +79,13 @@ t.test('Redis-backed: a group the store refuses is set aside, reported, and ever
   // Every later batch lands, for other models and for the same provider and gateway.
   for (let i = 0; i < 3; i++) {
     t.equal((await app.inject(chat({ model: 'other/m', success: true, ttft_ms: 5 }))).statusCode, 202)
-    t.ok(await app.ingestBuffer.flush())
+    t.ok(await app.flusher.flush())
   }
   const other = (await app.inject({ url: '/api/metrics/realtime?id=other/m&window=5m' })).json() as { requests: number }
   t.equal(other.requests, 4)
   const provider = (await app.inject({ url: '/api/metrics/realtime?type=provider&id=full&window=5m' })).json() as { requests: number }
   t.equal(provider.requests, 1, "the refused model's provider group landed")
-  t.equal(app.ingestBuffer.setAsideGroups, 1)
+  t.equal(app.flusher.setAsideGroups, 1)
 })
 
 t.test('Redis-backed: out of memory refuses the whole script up front; nothing is half written', async (t) => {
@@ -95,11 +95,11 @@ t.test('Redis-backed: out of memory refuses the whole script up front; nothing i
   await redis.client.config('SET', 'maxmemory-policy', 'noeviction')
   await redis.client.config('SET', 'maxmemory', '1')
   t.equal((await app.inject(chat(Array.from({ length: 50 }, (_, i) => ({ model: `oom/m${i}`, success: true, ttft_ms: i + 1 }))))).statusCode, 202)
-  t.equal(await app.ingestBuffer.flush(), false, 'not written while Redis is out of memory')
+  t.equal(await app.flusher.flush(), false, 'not written while Redis is out of memory')
   t.same((await redis.client.keys('metrics:*')).filter((k) => k !== SCHEMA_KEY), [], 'and nothing half written')
-  t.equal(app.ingestBuffer.setAsideGroups, 0, 'out of memory is not a refusal of the content: retried')
+  t.equal(app.flusher.setAsideGroups, 0, 'out of memory is not a refusal of the content: retried')
   await redis.client.config('SET', 'maxmemory', '0')
-  t.equal(await app.ingestBuffer.drain(10_000), 0, 'lands once Redis has room')
+  t.equal(await app.flusher.drain(10_000), 0, 'lands once Redis has room')
   const rt = (await app.inject({ url: '/api/metrics/realtime?type=provider&id=oom&window=5m' })).json() as { requests: number }
   t.equal(rt.requests, 50)
   t.same(await keysWithoutTtl(redis), [])

@@ -592,7 +592,7 @@ const tally = (m: Tally, status: number): void => { m.set(status, (m.get(status)
 const show = (m: Tally): string => [...m.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}: ${v}`).join(', ')
 
 async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
   throw new Error('buffer did not flush')
 }
 
@@ -653,7 +653,7 @@ for (const route of ['chat', 'fetch'] as const) {
         tally(statuses, res.statusCode)
         check(res, verdict, req)
         if (res.statusCode < 400 || res.statusCode > 499) throw new Error(`not a 4xx: ${res.statusCode}`)
-        if (!(await app.ingestBuffer.flush())) throw new Error('events pending after an invalid body')
+        if (!(await app.flusher.flush())) throw new Error('events pending after an invalid body')
         const keys = await store.keys()
         if (keys.length > keysBefore) throw new Error(`an invalid body left ${keys.length} keys (${keys.slice(0, 3).join(', ')}): ${preview(req.payload)}`)
       }), fcParams(INVALID_RUNS))

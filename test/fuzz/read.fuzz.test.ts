@@ -494,7 +494,7 @@ function failure (err: unknown): string {
 }
 
 async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
   throw new Error('buffer did not flush')
 }
 

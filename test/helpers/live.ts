@@ -36,7 +36,7 @@ export async function listenApp<S extends MetricsStore = MemoryStore> (t: Test, 
   const post: LiveApp<S>['post'] = async (path, body, headers = {}) => {
     const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
     if (res.status !== 202) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`)
-    await app.ingestBuffer.flush()
+    await app.flusher.flush()
   }
   return { app, store, base, post }
 }

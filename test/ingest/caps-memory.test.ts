@@ -12,7 +12,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { defaultConfig, type Config } from '../../src/config.js'
-import { Sealer } from '../../src/ingest/sealer.js'
+import { Sealer } from '../../src/jobs/sealer.js'
 import { HOUR_MS, MINUTE_MS } from '../../src/metrics/buckets.js'
 import { decodeBlock, type Snapshot } from '../../src/store/layout.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -249,7 +249,7 @@ t.test('with every cap filled in every hour, Redis holds no more than the formul
     t.match(res.json(), { code: 'METRICS_TOO_MANY_IDS', message }, `${name}: names the cap`)
   }
   t.equal((await post(app, 'chat', { model: old.model(2), provider: old.provider(0), gateway: old.gateway(0), success: true, timestamp: past })).statusCode, 202, 'known ids of the past hour still pass')
-  t.ok(await app.ingestBuffer.flush(), 'everything flushed')
+  t.ok(await app.flusher.flush(), 'everything flushed')
 
   // A restarted instance reads the kept hours at start: the past hour is still full.
   await app.close()
@@ -257,7 +257,7 @@ t.test('with every cap filled in every hour, Redis holds no more than the formul
   const again = await post(app, 'chat', { model: old.model(3), provider: old.provider(0), gateway: old.gateway(0), success: true, timestamp: past })
   t.equal(again.statusCode, 429, 'after a restart, a fourth model in the past hour: still 429')
   t.equal((await post(app, 'chat', { model: old.model(1), provider: old.provider(1), gateway: old.gateway(0), success: true, timestamp: past })).statusCode, 202, 'its known ids pass')
-  t.ok(await app.ingestBuffer.flush())
+  t.ok(await app.flusher.flush())
 
   // What Redis holds, as the flushes left it, and again once a sealer pass has moved every closed
   // bucket into blocks.

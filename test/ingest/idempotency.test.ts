@@ -24,10 +24,10 @@ t.test('a batch sent again with its Idempotency-Key is answered 202 and counted 
     t.equal(res.statusCode, 202)
     t.same(res.json(), { accepted: 40 }, 'a repeat is answered like the first')
   }
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.equal(await requests(app, 'idem/a'), 40, 'counted once')
-  t.equal(app.ingestBuffer.duplicateRequests, 2)
-  t.equal(app.ingestBuffer.duplicateEvents, 80)
+  t.equal(app.flusher.duplicateRequests, 2)
+  t.equal(app.flusher.duplicateEvents, 80)
   const scrape = (await app.inject({ url: '/metrics' })).body
   t.match(scrape, /llm_gateway_metrics_idempotent_duplicates_total 2/)
   t.match(scrape, /llm_gateway_metrics_store_reads_total\{result="admitted"\} [1-9]/, 'the read just made went through the read budget')
@@ -36,7 +36,7 @@ t.test('a batch sent again with its Idempotency-Key is answered 202 and counted 
   t.equal((await app.inject(post('batch-0002', batch('idem/a', 5)))).statusCode, 202, 'a new key is a new batch')
   t.equal((await app.inject(post(undefined, batch('idem/a', 5)))).statusCode, 202, 'no key: no deduplication')
   t.equal((await app.inject(post(undefined, batch('idem/a', 5)))).statusCode, 202)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.equal(await requests(app, 'idem/a'), 55)
 })
 
@@ -45,11 +45,11 @@ t.test('the same key on the two recording routes names two batches', async (t) =
   t.equal((await app.inject(post('same', batch('idem/b', 3)))).statusCode, 202)
   const fetchRes = await app.inject(post('same', [{ gateway: 'gw-idem', status: 'success', model_count: 4 }], '/api/metrics/gateway/fetch'))
   t.equal(fetchRes.statusCode, 202)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.equal(await requests(app, 'idem/b'), 3)
   const gw = (await app.inject({ url: '/api/metrics/realtime?type=gateway&id=gw-idem&window=5m' })).json() as { gateway_fetches: { fetches: number } }
   t.equal(gw.gateway_fetches.fetches, 1)
-  t.equal(app.ingestBuffer.duplicateRequests, 0)
+  t.equal(app.flusher.duplicateRequests, 0)
 })
 
 t.test('a malformed Idempotency-Key is refused, naming the header, and records nothing', async (t) => {
@@ -59,7 +59,7 @@ t.test('a malformed Idempotency-Key is refused, naming the header, and records n
     t.equal(res.statusCode, 400, JSON.stringify(key.slice(0, 20)))
     t.match(res.json(), { code: 'METRICS_INVALID_HEADER', message: /idempotency-key/ })
   }
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.same(await store.keys(), [], 'no key written')
 })
 
@@ -71,14 +71,14 @@ t.test('two instances sharing a store, and a restarted one, apply a key once', a
   // The SDK timed out on instance a and retried on instance b, then on a restarted instance.
   t.equal((await a.inject(post('k-shared', batch('idem/d', 10)))).statusCode, 202)
   t.equal((await b.inject(post('k-shared', batch('idem/d', 10)))).statusCode, 202)
-  await a.ingestBuffer.flush()
-  await b.ingestBuffer.flush()
+  await a.flusher.flush()
+  await b.flusher.flush()
   await a.close()
   const restarted = (await build(t, { store })).app
   t.equal((await restarted.inject(post('k-shared', batch('idem/d', 10)))).statusCode, 202)
-  await restarted.ingestBuffer.flush()
+  await restarted.flusher.flush()
   t.equal(await requests(restarted, 'idem/d'), 10, 'counted once')
-  t.equal(b.ingestBuffer.duplicateRequests + restarted.ingestBuffer.duplicateRequests, 2)
+  t.equal(b.flusher.duplicateRequests + restarted.flusher.duplicateRequests, 2)
 })
 
 /** A memory store whose claims fail while `down`, or land but lose their answer while `loseAnswers`. */
@@ -103,14 +103,14 @@ t.test('a claim the store did not answer is retried; its events are neither lost
   store.down = true
   t.equal((await app.inject(post('k-down', batch('idem/e', 7)))).statusCode, 202, 'accepted while the store is away')
   t.equal((await app.inject(post('k-down', batch('idem/e', 7)))).statusCode, 202, 'the retry too')
-  await app.ingestBuffer.flush()
-  t.equal(app.ingestBuffer.pendingEvents, 14, 'both wait for their claims')
+  await app.flusher.flush()
+  t.equal(app.flusher.pendingEvents, 14, 'both wait for their claims')
   store.down = false
   // The claims land but their answers are lost: the retry finds them held by the same requests.
   store.loseAnswers = 1
-  t.equal(await app.ingestBuffer.drain(5_000), 0, 'everything written once the store answers')
+  t.equal(await app.flusher.drain(5_000), 0, 'everything written once the store answers')
   t.equal(await requests(app, 'idem/e'), 7, 'counted once')
-  t.equal(app.ingestBuffer.duplicateRequests, 1)
+  t.equal(app.flusher.duplicateRequests, 1)
 })
 
 t.test('keyed events waiting for their claims are bounded', async (t) => {
@@ -132,6 +132,6 @@ t.test('keyed events waiting for their claims are bounded', async (t) => {
   t.ok(accepted <= 500, `at most half of METRICS_MAX_BUFFERED_KEYS keyed events wait (${accepted})`)
   t.ok(refused > 0)
   store.down = false
-  t.equal(await app.ingestBuffer.drain(5_000), 0)
+  t.equal(await app.flusher.drain(5_000), 0)
   t.equal(await requests(app, 'idem/f'), accepted, 'every accepted one lands')
 })

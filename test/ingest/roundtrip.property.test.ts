@@ -131,7 +131,7 @@ async function roundTrips (t: Test, store: MetricsStore, label: string): Promise
         const res = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: b })
         if (res.statusCode !== 202) throw new Error(`${res.statusCode} ${res.body}`)
       }
-      if (!(await app.ingestBuffer.flush())) throw new Error('not flushed')
+      if (!(await app.flusher.flush())) throw new Error('not flushed')
       const all = named.flat()
       const sub = t.test(prefix, async (t) => { for (const m of new Set(all.map((e) => e.model))) await verify(t, app, store, m, all) })
       await sub
@@ -153,10 +153,10 @@ async function roundTrips (t: Test, store: MetricsStore, label: string): Promise
       const model = `x-${label}/${name}`
       const events = Array.from({ length: 1000 }, () => ({ ...e, model }))
       for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: events })).statusCode, 202)
-      t.ok(await app.ingestBuffer.flush(), `${name}: flushed`)
+      t.ok(await app.flusher.flush(), `${name}: flushed`)
       await verify(t, app, store, model, [...events, ...events, ...events])
     }
-    t.equal(app.ingestBuffer.setAsideGroups, 0, 'nothing set aside')
+    t.equal(app.flusher.setAsideGroups, 0, 'nothing set aside')
   })
 }
 

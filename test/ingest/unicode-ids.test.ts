@@ -103,7 +103,7 @@ t.test('against Redis: two ids differing only in a lone surrogate are refused; t
   t.equal(high.statusCode, 400, 'sur/a\\ud800: 400')
   t.match(high.body.message, /^body\[0\]\.model must be well-formed Unicode/)
   t.equal(low.statusCode, 400, 'sur/a\\udc00: 400')
-  t.ok(await app.ingestBuffer.flush())
+  t.ok(await app.flusher.flush())
   t.same((await redis.client.keys('metrics:*')).filter((k) => k !== SCHEMA_KEY), [], 'nothing of them reached Redis')
 
   // U+10000 and U+10001 are \ud800\udc00 and \ud800\udc01: they differ in the low surrogate only.
@@ -111,7 +111,7 @@ t.test('against Redis: two ids differing only in a lone surrogate are refused; t
   const b = 'sur/a\u{10001}'
   t.equal((await post(a, 3)).statusCode, 202)
   t.equal((await post(b, 1)).statusCode, 202)
-  t.ok(await app.ingestBuffer.flush())
+  t.ok(await app.flusher.flush())
   const hour = bucketName('hour', Date.now())
   const n = async (id: string): Promise<number> => Number(await redis.client.hget(entityKey('model', id, 'stats', hour), 'n'))
   t.equal(await n(a), 3, `${a}: its 3 events`)

@@ -18,7 +18,7 @@ t.test('events posted to a Redis-backed service land exactly, once, with TTLs', 
 
   const rejected = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: [{ model: 'm/a', success: true }, { model: 'm/b', success: 'yes' }] })
   t.equal(rejected.statusCode, 400)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.same((await redis.client.keys('metrics:*')).filter((k) => k !== SCHEMA_KEY), [], 'a rejected request leaves no metrics key')
 
   const models = ['openai/gpt-4o', 'anthropic/claude-3.5-sonnet', 'mistral/large']
@@ -39,7 +39,7 @@ t.test('events posted to a Redis-backed service land exactly, once, with TTLs', 
   }
   const res = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: events })
   t.same(res.json(), { accepted: 1000 })
-  t.ok(await app.ingestBuffer.flush(), 'everything flushed')
+  t.ok(await app.flusher.flush(), 'everything flushed')
 
   for (const [model, e] of expected) {
     const hours = new Set(events.filter((x) => x.model === model).map((x) => bucketName('hour', x.timestamp)))
@@ -77,7 +77,7 @@ t.test('events posted to a Redis-backed service land exactly, once, with TTLs', 
 
   const again = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: { model: 'openai/gpt-4o', success: true } })
   t.equal(again.statusCode, 202)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=openai/gpt-4o&window=5m' })).json()
   t.equal(rt.requests, (expected.get('openai/gpt-4o')?.n ?? 0) + 1, 'a second flush adds, once')
 })
@@ -98,7 +98,7 @@ t.test('a flush whose reply was lost is not applied twice', async (t) => {
     return await apply(seq, groups)
   }
   await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: [{ model: 'x/y', success: true }, { model: 'x/y', success: false }] })
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.ok(sealed)
   if (sealed !== undefined) t.same(await apply(...sealed), sealed[1].map(() => null), 'the repeat is accepted')
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=x/y&window=5m' })).json()

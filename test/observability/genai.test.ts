@@ -81,7 +81,7 @@ function check (t: Test, m: PromMetrics, want: Expected): void {
 async function post (t: Test, app: FastifyInstance, events: Event[]): Promise<void> {
   const res = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: events })
   t.equal(res.statusCode, 202)
-  for (let i = 0; i < 50 && !(await app.ingestBuffer.flush()); i++);
+  for (let i = 0; i < 50 && !(await app.flusher.flush()); i++);
 }
 
 t.test('the top N models by requests are named, the rest aggregated as other', async (t) => {

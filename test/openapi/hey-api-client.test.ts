@@ -59,7 +59,7 @@ t.test('the @hey-api/openapi-ts client compiles and works against the service, s
 
   const live = await listenApp(t, { config: { ingestTokens: [INGEST], readTokens: [READ] } })
   const { run } = await import(pathToFileURL(join(dir, 'out/driver.js')).href) as { run: (base: string, ingest: string, read: string, flush: () => Promise<void>) => Promise<Outcome> }
-  const out = await run(live.base, INGEST, READ, async () => { await live.app.ingestBuffer.flush() })
+  const out = await run(live.base, INGEST, READ, async () => { await live.app.flusher.flush() })
 
   t.equal(out.liveness, 'ok', 'getLiveness')
   t.equal(out.readiness, 'ready', 'getReadiness')

@@ -37,19 +37,19 @@ t.test('Redis stopped and restarted: errors, reconnects and failed flushes are c
     accepted += 2
   }
   await post('acme/before')
-  t.ok(await until(() => app.ingestBuffer.pendingEvents === 0, 10_000), 'flushed while Redis is up')
+  t.ok(await until(() => app.flusher.pendingEvents === 0, 10_000), 'flushed while Redis is up')
 
   await redis.kill()
   await post('acme/during')
   t.ok(await until(() => reconnects >= 3 && errors >= 2, 20_000), `the client saw the loss (${errors} errors, ${reconnects} reconnects so far)`)
-  t.ok(await until(() => app.ingestBuffer.pendingEvents === 2, 1_000), 'the events posted meanwhile wait in the buffer')
+  t.ok(await until(() => app.flusher.pendingEvents === 2, 1_000), 'the events posted meanwhile wait in the buffer')
   const down = await scrape(app)
   t.ok(counter(down, 'flush_errors_total') >= 1, `failed flushes counted while Redis is away (${counter(down, 'flush_errors_total')})`)
   t.equal(sample(down, `${NS}buffer_pending_events`, 'gauge'), 2)
   t.ok(sample(down, `${NS}buffer_entity_buckets`, 'gauge')! > 0, 'the buffer holds their entity-buckets')
 
   await redis.restart()
-  t.ok(await until(() => client.status === 'ready' && app.ingestBuffer.pendingEvents === 0, 20_000), 'reconnected, and the buffer landed')
+  t.ok(await until(() => client.status === 'ready' && app.flusher.pendingEvents === 0, 20_000), 'reconnected, and the buffer landed')
   const after = await scrape(app)
   t.equal(counter(after, 'redis_errors_total'), errors, `redis_errors_total = the ${errors} errors the client reported`)
   t.equal(counter(after, 'redis_reconnects_total'), reconnects, `redis_reconnects_total = the ${reconnects} reconnects the client reported`)

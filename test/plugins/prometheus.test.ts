@@ -62,7 +62,7 @@ class Tally {
 const chatEvent = (model: string, i = 0): Record<string, unknown> => ({ model, success: i % 3 !== 0, ttft_ms: 100 + i, total_time_ms: 900 + i, ...(i % 3 === 0 ? { error_type: 'timeout' } : {}) })
 
 async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
   throw new Error('the buffer did not flush')
 }
 
@@ -199,8 +199,8 @@ t.test('failed flushes and reads are counted', async (t) => {
   const { app } = await build(t, { store, config: { flushIntervalMs: 10 } })
   store.failApplies = 2
   t.equal((await app.inject({ method: 'POST', url: CHAT, payload: chatEvent('acme/m1', 1) })).statusCode, 202)
-  for (let i = 0; i < 100 && app.ingestBuffer.pendingEvents > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(app.ingestBuffer.pendingEvents, 0, 'landed after the retries')
+  for (let i = 0; i < 100 && app.flusher.pendingEvents > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(app.flusher.pendingEvents, 0, 'landed after the retries')
   store.failReads = true
   t.equal((await app.inject({ url: '/api/metrics/realtime?id=acme/m1' })).statusCode, 503)
   t.equal((await app.inject({ url: '/api/metrics/realtime?id=acme/m2' })).statusCode, 503)

@@ -187,7 +187,7 @@ export function makeFixture (now: number, seed = FIXTURE_SEED): FixtureEvent[] {
 
 /** Flushes until nothing is pending (a timer-started flush may be running when we ask). */
 export async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
   throw new Error('the ingest buffer did not flush')
 }
 

@@ -34,7 +34,7 @@ async function post (app: FastifyInstance, url: string, body: unknown[]): Promis
 }
 
 async function land (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
   throw new Error('the ingest buffer did not flush')
 }
 

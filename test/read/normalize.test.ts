@@ -117,7 +117,7 @@ t.test('catalog: the fetches and changes of the last `hours`, at most `limit`', 
   fetches.push({ gateway: 'gw-1', status: 'success', models: ['e/5'], timestamp: at - MINUTE })
   const res = await app.inject({ method: 'POST', url: '/api/metrics/gateway/fetch', payload: fetches })
   t.equal(res.statusCode, 202)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   for (const hours of [1, 2, 3, 5, 24, 25, 30, 168]) {
     for (const limit of [1, 2, 3, 20, 21]) {
       const { computed } = hoursTier(hours, RETENTION)

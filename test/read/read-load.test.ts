@@ -107,5 +107,5 @@ t.test('a hostile read load leaves flushes and readiness alone', async (t) => {
   t.ok(budget.admitted > 0, `${budget.admitted} reads admitted, ${budget.refused} refused`)
   t.equal(l.app.metricsStream.topics, 2 * boards.size + 1, `${l.app.metricsStream.topics} stream computations for 60 streams: ${boards.size} leaderboards with their sparklines, one gateways topic`)
   t.equal(l.app.metricsStream.subscribers, 60, 'no stream dropped')
-  t.equal(l.app.ingestBuffer.pendingEvents, 0, 'nothing left unwritten')
+  t.equal(l.app.flusher.pendingEvents, 0, 'nothing left unwritten')
 })

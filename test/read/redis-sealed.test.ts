@@ -8,7 +8,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { Sealer } from '../../src/ingest/sealer.js'
+import { Sealer } from '../../src/jobs/sealer.js'
 import { MINUTE_MS } from '../../src/metrics/buckets.js'
 import { RedisStore } from '../../src/store/redis-store.js'
 import { build } from '../helpers/app.js'

@@ -22,7 +22,7 @@ t.test('authentication', async (t) => {
     t.equal(res.headers['www-authenticate'], 'Bearer')
     t.match(res.json(), { statusCode: 401, code: 'METRICS_UNAUTHORIZED', message: /METRICS_INGEST_TOKEN/ })
   }
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.same(await store.keys(), [], 'refused events leave no key')
 
   t.equal((await post({ authorization: `Bearer ${INGEST}` })).statusCode, 202, 'the first token works')
@@ -113,7 +113,7 @@ t.test('cardinality guard', async (t) => {
   t.equal((await post([{ model: 'a/1', success: true }, { model: 'b/3', success: false }])).statusCode, 202, 'known ones keep working')
   t.equal(app.cardinalityGuard.refused.model, 3, 'refused events are counted (the whole batch of 2, then 1)')
   t.equal(app.cardinalityGuard.refused.gateway, 1)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.notOk((await store.keys()).some((k) => k.includes('a/4') || k.includes('c/1') || k.includes('g2')), 'refused batches leave no key, not even their known events')
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=a/1' })).json()
   t.equal(rt.requests, 3, 'a/1 counted from the accepted requests only')
@@ -135,8 +135,8 @@ t.test('bounded buffer: 503 with Retry-After, never a 202 that is dropped', asyn
   t.equal(refused?.statusCode, 503)
   t.ok(Number(refused?.headers['retry-after']) >= 1, 'with Retry-After')
   t.match(refused?.json(), { code: 'METRICS_BUFFER_FULL' })
-  t.ok(app.ingestBuffer.bufferedKeys <= 100, `the buffer holds ${app.ingestBuffer.bufferedKeys} entity-buckets, within the bound`)
-  t.equal(app.ingestBuffer.pendingEvents, accepted, 'every accepted event is still held')
+  t.ok(app.flusher.bufferedKeys <= 100, `the buffer holds ${app.flusher.bufferedKeys} entity-buckets, within the bound`)
+  t.equal(app.flusher.pendingEvents, accepted, 'every accepted event is still held')
   const known = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: { model: 'p/m0', success: true } })
   t.equal(known.statusCode, 202, 'events for entity-buckets already held still fit')
 })

@@ -118,7 +118,7 @@ t.test('a body that is not JSON gets 415 with a message that says what to send',
   }
   const json = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: JSON.stringify(event), headers: { 'content-type': 'application/json; charset=utf-8' } })
   t.equal(json.statusCode, 202, 'application/json with a charset is accepted')
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   t.ok((await store.keys()).length > 0, 'and recorded')
   const metrics = await app.inject({ url: '/metrics' })
   t.match(metrics.body, /llm_gateway_metrics_ingest_requests_rejected_total\{route="\/api\/metrics\/chat",reason="media_type"\} 4/, 'refusals are counted as media_type')

@@ -16,7 +16,7 @@ async function post (app: FastifyInstance, url: string, payload: unknown): Promi
 }
 
 async function land (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 50; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 50; i++) if (await app.flusher.flush()) return
 }
 
 /** A 400 whose message names `field`. */

@@ -155,7 +155,7 @@ t.test('GET /api/metrics/realtime', async (t) => {
     const { app } = await build(t, { store, config: { cacheTtlMs: 5000 } })
     const posted = await app.inject({ method: 'POST', url: '/api/metrics/chat', payload: { model: 'acme/model-1', success: true, ttft_ms: 12 } })
     t.equal(posted.statusCode, 202)
-    for (let i = 0; i < 20 && !(await app.ingestBuffer.flush()); i++);
+    for (let i = 0; i < 20 && !(await app.flusher.flush()); i++);
 
     const first = await get(app, REALTIME)
     t.equal(first.statusCode, 200)

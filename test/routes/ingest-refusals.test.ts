@@ -10,7 +10,7 @@ t.test('a cardinality refusal names the id and its cap, and says when to retry',
   const retryAfter = Number(res.headers['retry-after'])
   const toNextHour = Math.ceil((3_600_000 - (Date.now() % 3_600_000)) / 1000)
   t.ok(retryAfter >= 1 && retryAfter <= toNextHour + 1, `Retry-After ${retryAfter} s: when the hour turns and the cap starts afresh`)
-  await app.ingestBuffer.flush()
+  await app.flusher.flush()
   const rt = (await app.inject({ url: '/api/metrics/realtime?id=cap/a&window=5m' })).json() as { requests: number }
   t.equal(rt.requests, 1, 'the refused request recorded nothing, not even its known model')
   t.notOk((await store.keys()).some((k) => k.includes('cap/new')))

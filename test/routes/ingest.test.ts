@@ -35,7 +35,7 @@ async function postRaw (app: FastifyInstance, url: string, payload: string): Pro
 
 /** Flushes until nothing is pending (a timer-started flush may be running when we ask). */
 async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 20; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 20; i++) if (await app.flusher.flush()) return
   throw new Error('buffer did not flush')
 }
 
@@ -216,7 +216,7 @@ t.test('POST /api/metrics/chat', async (t) => {
     assertBadRequest(t, await post(app, CHAT, mixed), 'body[10].error_type', 'last event error_type with success')
     await flushAll(app)
     t.same(await store.keys(), [], 'store holds no key')
-    t.equal(app.ingestBuffer.pendingEvents, 0, 'nothing buffered')
+    t.equal(app.flusher.pendingEvents, 0, 'nothing buffered')
     const rt = await realtime(app, 'model', 'acme/all-or-nothing', '5m')
     t.equal(rt.requests, 0, 'realtime shows 0 requests')
     t.equal(rt.ttft_ms.count, 0, 'realtime shows no ttft sample')

@@ -38,7 +38,7 @@ t.test('the default limit lets one gateway send 10 000 single-event requests a s
       admitted++
     }
     t.equal(admitted, sustained, `${label}: ${sustained} requests over ${sustained * stepMs / 1000} s at ${GATEWAY_EVENTS_PER_S} a second, none refused`)
-    await app.ingestBuffer.flush()
+    await app.flusher.flush()
     const rt = (await app.inject({ url: '/api/metrics/realtime?id=acme/m1', remoteAddress: '10.2.2.2' })).json()
     t.equal(rt.requests, admitted, `${label}: every admitted event is recorded`)
     if (!flood) continue

@@ -326,7 +326,7 @@ async function get (app: FastifyInstance, query: string): Promise<LightMyRequest
 }
 
 async function flushAll (app: FastifyInstance): Promise<void> {
-  for (let i = 0; i < 20; i++) if (await app.ingestBuffer.flush()) return
+  for (let i = 0; i < 20; i++) if (await app.flusher.flush()) return
   throw new Error('buffer did not flush')
 }
 

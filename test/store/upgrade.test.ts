@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { checkRedis } from '../../src/cli/check.js'
 import { defaultConfig } from '../../src/config.js'
-import { Sealer } from '../../src/ingest/sealer.js'
+import { Sealer } from '../../src/jobs/sealer.js'
 import { bucketName, HOUR_MS, MINUTE_MS, TEN_MINUTES_MS } from '../../src/metrics/buckets.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 import { RedisStore } from '../../src/store/redis-store.js'
@@ -90,7 +90,7 @@ t.test('data written by the previous layout: read as it is, sealed by the next p
   await postEvents(recording, events)
   const fetchOnly = { gateway: 'fetches-only', status: 'success', response_time_ms: 120, model_count: 2, models: ['a/1', 'b/2'], timestamp: now - 30 * MINUTE_MS }
   t.equal((await recording.inject({ method: 'POST', url: '/api/metrics/gateway/fetch', payload: [fetchOnly, { ...fetchOnly, timestamp: now - 3 * HOUR }] })).statusCode, 202)
-  t.ok(await recording.ingestBuffer.flush())
+  t.ok(await recording.flusher.flush())
 
   // Written to Redis as version 1 wrote them.
   const store = new RedisStore({ url: redis.url })

@@ -1,5 +1,5 @@
 /**
- * The sealer (src/ingest/sealer.ts): a pass at a fixed time finds the closed periods through the
+ * The sealer (src/jobs/sealer.ts): a pass at a fixed time finds the closed periods through the
  * activity index, seals entities then the index, and reads answer as before; a second pass does
  * nothing; late events are sealed by the next pass; a gateway seen only through fetches is found
  * through the `fetches` index. On a timer, the instance that claims the minute runs the pass, errors
@@ -12,7 +12,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Test } from 'tap'
 import t from 'tap'
 import { Aggregator } from '../../src/ingest/aggregator.js'
-import { SEAL_CHUNK, Sealer, SEAL_DELAY_MS, type SealResult } from '../../src/ingest/sealer.js'
+import { SEAL_CHUNK, Sealer, SEAL_DELAY_MS, type SealResult } from '../../src/jobs/sealer.js'
 import { bucketName, HOUR_MS, MINUTE_MS } from '../../src/metrics/buckets.js'
 import type { ChatEvent, FetchEvent } from '../../src/metrics/events.js'
 import { decodeBlock, type SealUnit } from '../../src/store/layout.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hashKey, SharedRateLimit } from '../../src/ingest/shared-rate-limit.js'
+import { hashKey, SharedRateLimit } from '../../src/limits/shared-rate-limit.js'
 import { MemoryStore } from '../../src/store/memory-store.js'
 
 t.test('SharedRateLimit counts per window and shares through the store', async (t) => {

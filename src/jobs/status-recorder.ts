@@ -6,9 +6,9 @@ import { REPLAY_MINUTES, transitionsOf, WINDOW_MINUTES, type HealthThresholds } 
 import { entityKey, entityTag, jobKey, markerKey } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { Fields, GroupWrite, KeyWrite, MetricsStore } from '../store/types.js'
-import { encodeTransition, RECENT_MINUTES } from './history.js'
-import { readIndex } from './leaderboard.js'
-import { decodeStatus, lastCompleteMinute, planStatus } from './status.js'
+import { encodeTransition, RECENT_MINUTES } from '../read/history.js'
+import { readIndex } from '../read/leaderboard.js'
+import { decodeStatus, lastCompleteMinute, planStatus } from '../read/status.js'
 
 /** Entities whose states one store round trip computes. */
 const CHUNK = 100

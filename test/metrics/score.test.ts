@@ -1,5 +1,5 @@
 import t from 'tap'
-import { healthScore, round, successRate } from '../../src/metrics/health.js'
+import { healthScore, round, successRate } from '../../src/metrics/score.js'
 
 /**
  * Wilson score interval lower bound, textbook form (Wilson 1927; Agresti & Coull 1998):
