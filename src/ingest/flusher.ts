@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+// A turn of the event loop: what is waiting (requests, replies) runs before the next step.
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatEvent, FetchEvent } from '../metrics/events.js'
 import { isRefusal, type GroupWrite, type MetricsStore } from '../store/types.js'
@@ -61,8 +63,6 @@ const MAX_BACKOFF_MS = 5_000
  * a large batch goes out in several calls, the event loop free between them.
  */
 export const APPLY_CHUNK_OPS = 4_096
-
-const nextTurn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 /**
  * Buffers events and writes them to the store every `intervalMs`, exactly once.

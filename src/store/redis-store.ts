@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions, type Result } from 'ioredis'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { BlockCache, fetchAll, mergeRead, namesOf, planFetch, SealIndexes, type FetchPlan, type Fetched } from './fetch.js'
 import { LAYOUT_VERSION, locate, SCHEMA_KEY, SCHEMA_TTL_MS, sealsKey, type SealUnit } from './layout.js'
 import { APPLY_LUA, FETCH_LUA, SEAL_LUA } from './lua.js'
@@ -166,7 +167,7 @@ export class RedisStore implements MetricsStore {
     // pipelines, the event loop free between them: encoding them all at once would stall it.
     const replies: Array<Promise<Array<[Error | null, unknown]>>> = []
     for (let i = 0; i < commands.length; i += PIPELINE_CHUNK) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+      if (i > 0) await nextTurn()
       const pipeline = client.pipeline()
       for (const c of commands.slice(i, i + PIPELINE_CHUNK)) c(pipeline)
       replies.push(pipeline.exec() as Promise<Array<[Error | null, unknown]>>)
