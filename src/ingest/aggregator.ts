@@ -1,6 +1,8 @@
 import { bucketExpiry, bucketName, bucketStart, MINUTE_MS, PAIR_MINUTE_RETENTION_MS, type Resolution } from '../metrics/buckets.js'
 import { catalogDigest } from '../metrics/catalog.js'
-import { CHAT_ERROR_TYPES, pairId, tokensPerSecond, type ChatEvent, type EntityType, type FetchEvent, type IndexedType } from '../metrics/events.js'
+import {
+  CHAT_ERROR_TYPES, pairId, tokensPerSecond, VIAS, type ChatEvent, type EntityType, type FetchEvent, type IndexedType, type PairType, type Via
+} from '../metrics/events.js'
 import { Dist, pairBinField, type PairDist } from '../metrics/histogram.js'
 import { entityKey, entityTag, indexKey, indexTag, markerKey, pairKey, type Family } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
@@ -267,138 +269,215 @@ export class Aggregator {
    * `seal`, in steps of SEAL_STEP units of work: the generator pauses between steps (its value is the
    * writes when done), so that sealing a large buffer never holds the event loop for long. Nothing
    * may be added to the aggregator meanwhile.
+   *
+   * Sealing runs in two passes: the combinations are merged into entity-buckets (a unit of work per
+   * combination), then each entity-bucket is turned into key writes (a unit per entity-bucket).
    */
   * sealInSteps (opts: SealOptions): Generator<void, GroupWrite[], void> {
     let work = 0
-    // entity tag → bucket name → figures
-    const entities = new Map<string, { type: EntityType, id: string, buckets: Map<string, EntityBucket>, catalogs: CatalogFetch[] }>()
-    const bucketOf = (type: EntityType, id: string, res: Resolution, minute: number): EntityBucket | null => {
-      const start = bucketStart(res, minute * MINUTE_MS)
-      if (bucketExpiry(res, start, opts.retentionHours) <= opts.now) return null
-      const tag = entityTag(type, id)
-      let entity = entities.get(tag)
-      if (entity === undefined) {
-        entity = { type, id, buckets: new Map(), catalogs: [] }
-        entities.set(tag, entity)
-      }
-      const name = bucketName(res, start)
-      let b = entity.buckets.get(name)
-      if (b === undefined) {
-        b = { res, start, chat: null, fetch: null, models: null, pairs: null }
-        entity.buckets.set(name, b)
-      }
-      return b
-    }
-
+    const entities: SealEntities = new Map()
     for (const c of this.#chatCombos) {
       if (++work % SEAL_STEP === 0) yield
-      for (const res of RESOLUTIONS) {
-        const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
-        for (const [type, id] of targets) {
-          const b = bucketOf(type, id, res, c.minute)
-          if (b === null) continue
-          b.chat = plus(b.chat, c.agg)
-          if (type === 'provider') {
-            if (b.models === null) b.models = new Map()
-            b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
-          }
-          if (type === 'model') {
-            b.pairs ??= { gateway: new Map(), provider: new Map() }
-            addPair(b.pairs.gateway, c.gateway, c.agg)
-            addPair(b.pairs.provider, c.provider, c.agg)
-          }
-        }
-      }
+      addChatCombo(entities, c, opts)
     }
     for (const c of this.#fetch.values()) {
       if (++work % SEAL_STEP === 0) yield
-      for (const res of RESOLUTIONS) {
-        const b = bucketOf('gateway', c.gateway, res, c.minute)
-        if (b === null) continue
-        if (b.fetch === null) b.fetch = new FetchAgg()
-        b.fetch.merge(c.agg)
-        if (res === 'hour') entities.get(entityTag('gateway', c.gateway))!.catalogs.push(...c.agg.catalogs)
-      }
+      addFetchCombo(entities, c, opts)
     }
 
     const groups: GroupWrite[] = []
-    const index = new Map<IndexedType, Map<string, { expireAt: number, requests: KeyWrite['ops'], successes: KeyWrite['ops'], fetches: KeyWrite['ops'] }>>()
-    const indexOf = (type: IndexedType, name: string, expireAt: number): { requests: KeyWrite['ops'], successes: KeyWrite['ops'], fetches: KeyWrite['ops'] } => {
-      let idx = index.get(type)
-      if (idx === undefined) index.set(type, idx = new Map())
-      let ib = idx.get(name)
-      if (ib === undefined) idx.set(name, ib = { expireAt, requests: [], successes: [], fetches: [] })
-      return ib
-    }
-    const indexAdd = (type: IndexedType, name: string, expireAt: number, id: string, a: ChatAgg, withSuccesses: boolean): void => {
-      const ib = indexOf(type, name, expireAt)
-      ib.requests.push(['i', id, String(a.n)])
-      if (withSuccesses && a.ok > 0) ib.successes.push(['i', id, String(a.ok)])
-    }
+    const index = new ActivityIndex()
     for (const [tag, entity] of entities) {
       const keys: KeyWrite[] = []
       for (const [name, b] of entity.buckets) {
         if (++work % SEAL_STEP === 0) yield
-        const expireAt = bucketExpiry(b.res, b.start, opts.retentionHours)
-        const add = (family: Family, ops: KeyWrite['ops']): void => {
-          if (ops.length > 0) keys.push({ key: entityKey(entity.type, entity.id, family, name), expireAt, ops })
-        }
-        const stats: KeyWrite['ops'] = []
-        if (b.chat !== null) {
-          const a = b.chat
-          chatOps(stats, a)
-          if (entity.type === 'model' && a.latestArrival > 0) stats.push(['l', 'last:provider', latestValue(a.latestTs, a.latestValue)])
-          add('ttft', binOps(a.ttft))
-          add('total', binOps(a.total))
-          add('tps', binOps(a.tps))
-          if (b.models !== null) add('models', [...b.models].map(([m, n]) => ['i', m, String(n)]))
-          indexAdd(entity.type, name, expireAt, entity.id, a, true)
-        }
-        if (b.pairs !== null) {
-          for (const kind of ['gateway', 'provider'] as const) {
-            const pairs = b.pairs[kind]
-            // Which gateways (providers) served the model: hour buckets are enough to find them.
-            if (b.res === 'hour') {
-              add(kind === 'gateway' ? 'gateways' : 'providers', [...pairs].map(([other, a]) => ['i', other, String(a.n)]))
-              for (const [other, a] of pairs) indexAdd(kind === 'gateway' ? 'model_gateway' : 'model_provider', name, expireAt, pairId(entity.id, other), a, false)
-            }
-            // A pair's minute buckets serve windows of at most an hour: they are kept that long only.
-            const pairExpireAt = b.res === 'minute' ? Math.min(expireAt, b.start + MINUTE_MS + PAIR_MINUTE_RETENTION_MS) : expireAt
-            if (pairExpireAt <= opts.now) continue
-            for (const [other, a] of pairs) {
-              const pairStats: KeyWrite['ops'] = []
-              chatOps(pairStats, a)
-              keys.push({ key: pairKey(entity.id, kind, other, 'stats', name), expireAt: pairExpireAt, ops: pairStats })
-              // The three histograms of a pair share one hash (field names: src/metrics/histogram.ts).
-              const dists = [...pairBinOps(a.ttft, 'ttft'), ...pairBinOps(a.total, 'total'), ...pairBinOps(a.tps, 'tps')]
-              if (dists.length > 0) keys.push({ key: pairKey(entity.id, kind, other, 'dists', name), expireAt: pairExpireAt, ops: dists })
-            }
-          }
-        }
-        if (b.fetch !== null) {
-          const f = b.fetch
-          stats.push(['i', 'fetch:n', String(f.n)])
-          if (f.err > 0) stats.push(['i', 'fetch:err', String(f.err)])
-          if (f.timeouts > 0) stats.push(['i', 'fetch:timeout', String(f.timeouts)])
-          if (f.lastCount !== null) stats.push(['l', 'last:model_count', latestValue(f.lastCount.ts, f.lastCount.value)])
-          distOps(stats, 'fetch_rt', f.rt)
-          add('fetch_rt', binOps(f.rt))
-          // The sealer finds a gateway's buckets through the index, fetches and no requests included.
-          indexOf('gateway', name, expireAt).fetches.push(['i', entity.id, String(f.n)])
-        }
-        add('stats', stats)
+        entityBucketKeys(keys, entity, name, b, index, opts)
       }
       catalogKeys(keys, entity.id, entity.catalogs, opts)
       if (keys.length > 0) groups.push({ marker: markerKey(tag, opts.instanceId), keys })
     }
-    for (const [type, buckets] of index) {
+    groups.push(...index.groups(opts.instanceId))
+    return groups
+  }
+}
+
+// Sealing, first pass: the combinations merged into entity-buckets.
+
+/** An entity being sealed: its buckets by bucket name and, for a gateway, the model lists its fetches carried. */
+interface SealEntity { type: EntityType, id: string, buckets: Map<string, EntityBucket>, catalogs: CatalogFetch[] }
+
+/** Entity tag → the entity being sealed, in the order sealing first met them (the order of the groups). */
+type SealEntities = Map<string, SealEntity>
+
+/** The entity `type` `id` of `entities`, added when new. */
+function entityOf (entities: SealEntities, type: EntityType, id: string): SealEntity {
+  const tag = entityTag(type, id)
+  let entity = entities.get(tag)
+  if (entity === undefined) entities.set(tag, entity = { type, id, buckets: new Map(), catalogs: [] })
+  return entity
+}
+
+/** The entity's `res` bucket holding `minute`, added when new; null when that bucket has expired already. */
+function bucketOf (entities: SealEntities, type: EntityType, id: string, res: Resolution, minute: number, opts: SealOptions): EntityBucket | null {
+  const start = bucketStart(res, minute * MINUTE_MS)
+  if (bucketExpiry(res, start, opts.retentionHours) <= opts.now) return null
+  const buckets = entityOf(entities, type, id).buckets
+  const name = bucketName(res, start)
+  let b = buckets.get(name)
+  if (b === undefined) buckets.set(name, b = { res, start, chat: null, fetch: null, models: null, pairs: null })
+  return b
+}
+
+/** A chat combination merged into the buckets of its model (with its pairs), provider (with its model counts) and gateway. */
+function addChatCombo (entities: SealEntities, c: ChatCombo, opts: SealOptions): void {
+  for (const res of RESOLUTIONS) {
+    const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
+    for (const [type, id] of targets) {
+      const b = bucketOf(entities, type, id, res, c.minute, opts)
+      if (b === null) continue
+      b.chat = plus(b.chat, c.agg)
+      if (type === 'provider') {
+        if (b.models === null) b.models = new Map()
+        b.models.set(c.model, (b.models.get(c.model) ?? 0) + c.agg.n)
+      }
+      if (type === 'model') {
+        b.pairs ??= { gateway: new Map(), provider: new Map() }
+        addPair(b.pairs.gateway, c.gateway, c.agg)
+        addPair(b.pairs.provider, c.provider, c.agg)
+      }
+    }
+  }
+}
+
+/** A fetch combination merged into its gateway's buckets; the gateway keeps the model lists of the ones whose hour is kept. */
+function addFetchCombo (entities: SealEntities, c: FetchCombo, opts: SealOptions): void {
+  for (const res of RESOLUTIONS) {
+    const b = bucketOf(entities, 'gateway', c.gateway, res, c.minute, opts)
+    if (b === null) continue
+    if (b.fetch === null) b.fetch = new FetchAgg()
+    b.fetch.merge(c.agg)
+    if (res === 'hour') entityOf(entities, 'gateway', c.gateway).catalogs.push(...c.agg.catalogs)
+  }
+}
+
+// Sealing, second pass: each entity-bucket turned into key writes (src/store/keys.ts names the keys).
+
+type Ops = KeyWrite['ops']
+
+/** The entity-bucket being written: where its key writes go, and when its keys expire. */
+interface BucketTarget { keys: KeyWrite[], entity: SealEntity, name: string, expireAt: number }
+
+/** The entity-bucket's key of `family` appended, unless it has no ops. */
+function addFamily (to: BucketTarget, family: Family, ops: Ops): void {
+  if (ops.length > 0) to.keys.push({ key: entityKey(to.entity.type, to.entity.id, family, to.name), expireAt: to.expireAt, ops })
+}
+
+/**
+ * The key writes of one entity-bucket appended to `keys` (its chat histograms and model counts, its
+ * pairs, its fetch times, then its stats hash), and its entries noted in the activity index.
+ */
+function entityBucketKeys (keys: KeyWrite[], entity: SealEntity, name: string, b: EntityBucket, index: ActivityIndex, opts: SealOptions): void {
+  const to: BucketTarget = { keys, entity, name, expireAt: bucketExpiry(b.res, b.start, opts.retentionHours) }
+  const stats: Ops = []
+  if (b.chat !== null) chatBucketKeys(to, stats, b.chat, b.models, index)
+  if (b.pairs !== null) for (const via of VIAS) pairKeys(to, b, via, b.pairs[via], index, opts.now)
+  if (b.fetch !== null) fetchBucketKeys(to, stats, b.fetch, index)
+  addFamily(to, 'stats', stats)
+}
+
+/** Chat figures: their stats ops (a model's with its latest provider), histogram and model-count keys, requests and successes in the index. */
+function chatBucketKeys (to: BucketTarget, stats: Ops, a: ChatAgg, models: Map<string, number> | null, index: ActivityIndex): void {
+  chatOps(stats, a)
+  if (to.entity.type === 'model' && a.latestArrival > 0) stats.push(['l', 'last:provider', latestValue(a.latestTs, a.latestValue)])
+  addFamily(to, 'ttft', binOps(a.ttft))
+  addFamily(to, 'total', binOps(a.total))
+  addFamily(to, 'tps', binOps(a.tps))
+  if (models !== null) addFamily(to, 'models', [...models].map(([m, n]) => ['i', m, String(n)]))
+  index.addRequests(to.entity.type, to.name, to.expireAt, to.entity.id, a, true)
+}
+
+/** Where a model's pairs through a gateway (a provider) are listed: the model's family, and the pair type in the activity index. */
+const PAIR_LISTS: Record<Via, { family: Family, type: PairType }> = {
+  gateway: { family: 'gateways', type: 'model_gateway' },
+  provider: { family: 'providers', type: 'model_provider' }
+}
+
+/**
+ * A model-bucket's pairs through `via`: in an hour bucket, the model's list of them and their entries
+ * in the activity index; then each pair's `stats` and `dists` keys, while the pair's bucket is kept.
+ */
+function pairKeys (to: BucketTarget, b: EntityBucket, via: Via, pairs: Map<string, ChatAgg>, index: ActivityIndex, now: number): void {
+  const { keys, entity, name, expireAt } = to
+  // Which gateways (providers) served the model: hour buckets are enough to find them.
+  if (b.res === 'hour') {
+    addFamily(to, PAIR_LISTS[via].family, [...pairs].map(([other, a]) => ['i', other, String(a.n)]))
+    for (const [other, a] of pairs) index.addRequests(PAIR_LISTS[via].type, name, expireAt, pairId(entity.id, other), a, false)
+  }
+  // A pair's minute buckets serve windows of at most an hour: they are kept that long only.
+  const pairExpireAt = b.res === 'minute' ? Math.min(expireAt, b.start + MINUTE_MS + PAIR_MINUTE_RETENTION_MS) : expireAt
+  if (pairExpireAt <= now) return
+  for (const [other, a] of pairs) {
+    const pairStats: Ops = []
+    chatOps(pairStats, a)
+    keys.push({ key: pairKey(entity.id, via, other, 'stats', name), expireAt: pairExpireAt, ops: pairStats })
+    // The three histograms of a pair share one hash (field names: src/metrics/histogram.ts).
+    const dists = [...pairBinOps(a.ttft, 'ttft'), ...pairBinOps(a.total, 'total'), ...pairBinOps(a.tps, 'tps')]
+    if (dists.length > 0) keys.push({ key: pairKey(entity.id, via, other, 'dists', name), expireAt: pairExpireAt, ops: dists })
+  }
+}
+
+/** A gateway's fetch figures: their stats ops, its response-time histogram key, its fetches in the index. */
+function fetchBucketKeys (to: BucketTarget, stats: Ops, f: FetchAgg, index: ActivityIndex): void {
+  stats.push(['i', 'fetch:n', String(f.n)])
+  if (f.err > 0) stats.push(['i', 'fetch:err', String(f.err)])
+  if (f.timeouts > 0) stats.push(['i', 'fetch:timeout', String(f.timeouts)])
+  if (f.lastCount !== null) stats.push(['l', 'last:model_count', latestValue(f.lastCount.ts, f.lastCount.value)])
+  distOps(stats, 'fetch_rt', f.rt)
+  addFamily(to, 'fetch_rt', binOps(f.rt))
+  // The sealer finds a gateway's buckets through the index, fetches and no requests included.
+  index.addFetches(to.name, to.expireAt, to.entity.id, f.n)
+}
+
+/** One bucket of one type's activity index: its entries per field, and when its keys expire. */
+interface IndexBucket { expireAt: number, requests: Ops, successes: Ops, fetches: Ops }
+
+/** The activity index being written: which ids were active in each bucket of each type, with counts. */
+class ActivityIndex {
+  /** type → bucket name → entries, in the order they came (the order of the groups and keys). */
+  readonly #types = new Map<IndexedType, Map<string, IndexBucket>>()
+
+  /** Bucket `name` of the index of `type`, added (expiring at `expireAt`) when new. */
+  #bucket (type: IndexedType, name: string, expireAt: number): IndexBucket {
+    let buckets = this.#types.get(type)
+    if (buckets === undefined) this.#types.set(type, buckets = new Map())
+    let ib = buckets.get(name)
+    if (ib === undefined) buckets.set(name, ib = { expireAt, requests: [], successes: [], fetches: [] })
+    return ib
+  }
+
+  /** `id`'s requests in bucket `name`, and its successes too when `withSuccesses` (pairs have none). */
+  addRequests (type: IndexedType, name: string, expireAt: number, id: string, a: ChatAgg, withSuccesses: boolean): void {
+    const ib = this.#bucket(type, name, expireAt)
+    ib.requests.push(['i', id, String(a.n)])
+    if (withSuccesses && a.ok > 0) ib.successes.push(['i', id, String(a.ok)])
+  }
+
+  /** Gateway `id`'s `n` fetches in bucket `name`. */
+  addFetches (name: string, expireAt: number, id: string, n: number): void {
+    this.#bucket('gateway', name, expireAt).fetches.push(['i', id, String(n)])
+  }
+
+  /** One group per indexed type: per bucket, its requests, fetches and successes keys. */
+  groups (instanceId: string): GroupWrite[] {
+    const groups: GroupWrite[] = []
+    for (const [type, buckets] of this.#types) {
       const keys: KeyWrite[] = []
       for (const [name, ib] of buckets) {
         if (ib.requests.length > 0) keys.push({ key: indexKey(type, 'requests', name), expireAt: ib.expireAt, ops: ib.requests })
         if (ib.fetches.length > 0) keys.push({ key: indexKey(type, 'fetches', name), expireAt: ib.expireAt, ops: ib.fetches })
         if (ib.successes.length > 0) keys.push({ key: indexKey(type, 'successes', name), expireAt: ib.expireAt, ops: ib.successes })
       }
-      groups.push({ marker: markerKey(indexTag(type), opts.instanceId), keys })
+      groups.push({ marker: markerKey(indexTag(type), instanceId), keys })
     }
     return groups
   }
