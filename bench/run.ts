@@ -22,7 +22,7 @@ import { cannon, ENTRY, scenarios, type Scenario } from './lib/scenarios.js'
 import { seedTraffic, zipf } from './lib/seed.js'
 
 // The defaults take about two minutes in all (seeding 24 h of traffic is ≈ 40 s of it).
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1' }, full: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1' }, full: { type: 'boolean', default: false }, only: { type: 'string', multiple: true } } })
 const DURATION = Number(values.duration)
 const ROUNDS = Number(values.rounds)
 const WARMUP = Number(values.warmup)
@@ -104,8 +104,8 @@ async function run (): Promise<void> {
     // Every server runs from the start, and the scenarios take turns for ROUNDS rounds: a baseline and
     // the figure compared with it are measured minutes apart at most, so a change in the machine's
     // load between them shows up as spread across rounds instead of as a wrong ratio.
-    // --only: scenarios whose name contains one of these comma-separated parts.
-    const active = scenarios.filter((s) => values.only === undefined || values.only.split(',').some((part) => s.name.includes(part)))
+    // --only (repeatable): the scenarios whose name contains one of the parts given.
+    const active = scenarios.filter((s) => values.only === undefined || values.only.some((part) => s.name.includes(part)))
     const servers = new Map<Scenario, Served>()
     try {
       for (const s of active.filter((x) => x.server !== 'ceiling')) servers.set(s, await serve(ENTRY[s.server], { REDIS_URL: redisUrl, ...s.env }))

@@ -38,7 +38,7 @@ const along: Array<[string, string]> = [
   ['src/plugins/x.ts', "import { Flusher } from '../ingest/flusher.js'"],
   ['src/routes/x.ts', "import plugin from '../plugins/read-cache.js'"],
   ['src/cli/x.ts', "import { app } from '../app.js'"],
-  ['src/jobs/x.ts', "import { readIndex } from '../read/leaderboard.js'"],
+  ['src/jobs/x.ts', "import { readIndex } from '../read/activity.js'"],
   ['src/plugins/x.ts', "import { Sealer } from '../jobs/sealer.js'"],
   ['src/plugins/x.ts', "import { SharedRateLimit } from '../limits/shared-rate-limit.js'"]
 ]

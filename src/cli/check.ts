@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import { Aggregator } from '../ingest/aggregator.js'
-import { RESERVED_ID_PREFIX } from '../read/leaderboard.js'
+import { RESERVED_ID_PREFIX } from '../read/activity.js'
 import { readRealtime } from '../read/realtime.js'
 import { KEY_PREFIX } from '../store/keys.js'
 import { LAYOUT_VERSION, SCHEMA_KEY } from '../store/layout.js'

@@ -24,6 +24,8 @@ export interface GuardOptions {
   /** Hour buckets are kept this long after they end (METRICS_RETENTION_HOURS); default 168. */
   retentionHours?: number
   now?: () => number
+  /** This instance's name among those sharing the store (its share of the catalog quota); default random. */
+  member?: string
 }
 
 const TYPES = ['model', 'provider', 'gateway', 'model_gateway', 'model_provider'] as const satisfies readonly IndexedType[]
@@ -112,7 +114,7 @@ export class CardinalityGuard {
   readonly #now: () => number
   readonly #retentionMs: number
   /** This instance's name in the shared model-list counter. */
-  readonly #member = randomBytes(8).toString('hex')
+  readonly #member: string
   readonly #views = new Map<number, HourView>()
   /** Whether every kept hour has been read once (the first refresh, or the first that reached the store). */
   #preloaded = false
@@ -126,6 +128,7 @@ export class CardinalityGuard {
     this.#max = { model_gateway: Infinity, model_provider: Infinity, catalog: Infinity, ...max }
     this.#now = opts.now ?? Date.now
     this.#retentionMs = (opts.retentionHours ?? 168) * HOUR_MS
+    this.#member = opts.member ?? randomBytes(8).toString('hex')
   }
 
   /** Hours held and the ids they hold in all: what the guard itself keeps in memory. */

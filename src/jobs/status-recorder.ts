@@ -7,7 +7,7 @@ import { entityKey, entityTag, jobKey, markerKey } from '../store/keys.js'
 import { latestValue } from '../store/merge.js'
 import type { Fields, GroupWrite, KeyWrite, MetricsStore } from '../store/types.js'
 import { encodeTransition, RECENT_MINUTES } from '../read/history.js'
-import { readIndex } from '../read/leaderboard.js'
+import { readIndex } from '../read/activity.js'
 import { decodeStatus, lastCompleteMinute, planStatus } from '../read/status.js'
 
 /** Entities whose states one store round trip computes. */

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto'
 import { RATE_LIMIT_PREFIX } from '../store/keys.js'
 import type { MetricsStore } from '../store/types.js'
 
+/** How often each instance adds its rate-limit counts to the shared counters. */
+export const RATE_LIMIT_SYNC_MS = 250
+
 /** This instance's count in a window (`mine`) and the other instances' as last learnt (`others`). */
 interface Counter { windowStart: number, mine: number, others: number, dirty: boolean }
 

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { UnauthorizedError } from '../errors.js'
+import { RateLimitedError, UnauthorizedError } from '../errors.js'
+import { RATE_LIMIT_SYNC_MS, SharedRateLimit } from '../limits/shared-rate-limit.js'
 import { withHook } from './route-hooks.js'
 
 /** Which tokens a route needs: set per route as `config: { auth: 'ingest' | 'read' }`. */
@@ -15,13 +16,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Hash of the bearer token that authenticated the request, if any (rate-limit key). */
     tokenId?: string
-  }
-  interface FastifyInstance {
-    /**
-     * Asked for each request refused for its token: an error to answer instead of the 401 (too many
-     * refusals from that address), else undefined. Set by the limits plugin; null: always the 401.
-     */
-    authFailureLimit: ((request: FastifyRequest, reply: FastifyReply) => Error | undefined) | null
   }
 }
 
@@ -40,6 +34,12 @@ export function bearer (request: FastifyRequest): string | undefined {
 const MAX_REMEMBERED = 64
 
 /**
+ * Requests refused for a missing or wrong token that one address may make a minute; beyond it they
+ * get 429. A gateway with the right token is never counted here, so a shared address is no risk to it.
+ */
+export const AUTH_FAILURES_PER_MINUTE = 100
+
+/**
  * Bearer-token authentication. Tokens are compared as SHA-256 digests with timingSafeEqual, against
  * every configured token (no early exit), so timing tells nothing about them. The recording routes
  * carry the `ingest` scope; the reads under /api/ and GET /metrics the `read` scope. Routes without an
@@ -50,8 +50,9 @@ const MAX_REMEMBERED = 64
  * remembered, so a quick answer only says "this is a configured token", which the 202 says anyway;
  * any other string takes the constant-time path above. Looking a string up compares it whole (V8
  * compares string contents only after equal lengths and equal hashes), so a guess sharing a prefix
- * with a token is not answered faster than any other wrong guess. Each refusal is first offered to
- * `authFailureLimit`, which answers 429 instead once an address has been refused too often.
+ * with a token is not answered faster than any other wrong guess. With the rate limit on
+ * (METRICS_RATE_LIMIT_MAX > 0), refusals are counted per address across all instances, and an address
+ * refused more than AUTH_FAILURES_PER_MINUTE times a minute gets 429 instead.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const tokens: Record<AuthScope, Buffer[]> = {
@@ -59,7 +60,18 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     read: opts.config.readTokens.map(digest)
   }
   fastify.decorateRequest('tokenId', undefined)
-  fastify.decorate('authFailureLimit', null)
+  const failures = opts.config.rateLimitMax === 0
+    ? null
+    : new SharedRateLimit(fastify.metricsStore, { windowMs: 60_000, syncMs: RATE_LIMIT_SYNC_MS, member: fastify.instanceId })
+  if (failures !== null) fastify.addHook('onClose', async () => { failures.close() })
+  /** The 429 to answer instead of a 401 once the address has been refused too often, else undefined. */
+  const failureLimit = (request: FastifyRequest, reply: FastifyReply): Error | undefined => {
+    if (failures === null) return undefined
+    const { current, ttl } = failures.incr(`f:${request.ip}`)
+    if (current <= AUTH_FAILURES_PER_MINUTE) return undefined
+    void reply.header('retry-after', String(Math.ceil(ttl / 1000)))
+    return new RateLimitedError(`more than ${AUTH_FAILURES_PER_MINUTE} requests a minute from this address without a valid token; retry after the Retry-After delay`)
+  }
   /** The token id of `given` if it is one of `accepted`, compared in constant time. */
   const verify = (given: string, accepted: Buffer[]): string | undefined => {
     const d = digest(given)
@@ -85,7 +97,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
         }
       }
       // Refusals count against a limit per address, so guessing tokens is throttled.
-      const limited = fastify.authFailureLimit?.(request, reply)
+      const limited = failureLimit(request, reply)
       if (limited !== undefined) {
         done(limited)
         return
@@ -101,4 +113,4 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
     if (scope === undefined || tokens[scope].length === 0) return
     route.onRequest = withHook(route.onRequest, checks[scope], 'first')
   })
-}, { name: 'auth' })
+}, { name: 'auth', dependencies: ['store'] })

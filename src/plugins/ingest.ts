@@ -22,7 +22,7 @@ export const SHUTDOWN_DRAIN_MS = 10_000
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const { maxIds, maxPairs, maxCatalogIds, retentionHours } = opts.config
-  const guard = new CardinalityGuard(fastify.metricsStore, { ...maxIds, ...maxPairs, catalog: maxCatalogIds }, { retentionHours })
+  const guard = new CardinalityGuard(fastify.metricsStore, { ...maxIds, ...maxPairs, catalog: maxCatalogIds }, { retentionHours, member: fastify.instanceId })
   const flusher = new Flusher({
     onFlushed: async () => { await guard.refresh() },
     store: fastify.metricsStore,

@@ -1,18 +1,8 @@
-import { RateLimitedError } from '../errors.js'
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from '../config.js'
-import { SharedRateLimit } from '../limits/shared-rate-limit.js'
-
-/** How often each instance adds its rate-limit counts to the shared counters. */
-export const RATE_LIMIT_SYNC_MS = 250
-
-/**
- * Requests refused for a missing or wrong token that one address may make a minute; beyond it they
- * get 429. A gateway with the right token is never counted here, so a shared address is no risk to it.
- */
-export const AUTH_FAILURES_PER_MINUTE = 100
+import { RATE_LIMIT_SYNC_MS, SharedRateLimit } from '../limits/shared-rate-limit.js'
 
 /** A window as the messages state it: `1 s`, `60 s`, `1500 ms`. */
 export function describeWindow (ms: number): string {
@@ -39,9 +29,9 @@ export function isLimited (url: string): boolean {
 
 /**
  * CORS from the CORS_ORIGINS allow-list (none: no CORS headers), and a rate limit per bearer token
- * (else per IP) on the /api/ routes, shared by all instances through the store without a round trip
- * per request (see SharedRateLimit). Health and docs routes are never limited. Requests refused for
- * their token are limited apart, per IP, to AUTH_FAILURES_PER_MINUTE.
+ * (else per IP) on the /api/ routes and GET /metrics, shared by all instances through the store
+ * without a round trip per request (see SharedRateLimit). Health and docs routes are never limited.
+ * Requests refused for their token are limited apart, per IP, by the auth plugin.
  */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   const { config } = opts
@@ -51,14 +41,7 @@ export default fp<{ config: Config }>(async (fastify, opts) => {
   if (config.rateLimitMax === 0) return
   const member = fastify.instanceId
   const shared = new SharedRateLimit(fastify.metricsStore, { windowMs: config.rateLimitWindowMs, syncMs: RATE_LIMIT_SYNC_MS, member })
-  const failures = new SharedRateLimit(fastify.metricsStore, { windowMs: 60_000, syncMs: RATE_LIMIT_SYNC_MS, member })
-  fastify.addHook('onClose', async () => { shared.close(); failures.close() })
-  fastify.authFailureLimit = (request, reply) => {
-    const { current, ttl } = failures.incr(`f:${request.ip}`)
-    if (current <= AUTH_FAILURES_PER_MINUTE) return undefined
-    void reply.header('retry-after', String(Math.ceil(ttl / 1000)))
-    return new RateLimitedError(`more than ${AUTH_FAILURES_PER_MINUTE} requests a minute from this address without a valid token; retry after the Retry-After delay`)
-  }
+  fastify.addHook('onClose', async () => { shared.close() })
   // Which routes are limited is decided once per route, here, rather than by an allow-list asked on
   // every request: the rate-limit plugin (whose onRoute hook runs after this one) then adds no hook at
   // all to the others, and a limited request is spared the allow-list call and its await.

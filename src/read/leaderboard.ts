@@ -1,51 +1,22 @@
-import type { Bucket, WindowName } from '../metrics/buckets.js'
-import type { EntityType } from '../metrics/events.js'
+import type { WindowName } from '../metrics/buckets.js'
 import { healthScore, successRate, type Order } from '../metrics/score.js'
 import { uptimeOf, type HealthThresholds } from '../metrics/status.js'
 import type { Static } from '@sinclair/typebox'
 import type { LeaderboardEntry, LeaderboardSchema } from '../schemas/read.js'
-import { indexKey, type IndexField } from '../store/keys.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { LIMIT_TIERS, roundUp125, tierOf } from './params.js'
-import { decodeStat, latestOf, num, tallyOf, tokensOf } from './decode.js'
+import { readActivity } from './activity.js'
+import { decodeStat, latestOf, tallyOf, tokensOf } from './decode.js'
 import { decodeStatus, planStatus } from './status.js'
-import { MergePlan, ReadPlan } from './targets.js'
-import { resolveWindow, type ResolvedWindow } from './window.js'
+import { ReadPlan } from './targets.js'
+import { resolveWindow } from './window.js'
 
 export interface LeaderboardQuery {
   window: WindowName
   order: Order
   limit: number
   minRequests: number
-}
-
-export interface Activity { id: string, requests: number, successes: number }
-
-/**
- * Ids starting with this are the operator's probes (`llm-gateway-metrics check`): readable by id,
- * never listed (leaderboard, provider summary, exports).
- */
-export const RESERVED_ID_PREFIX = '__check__'
-
-/**
- * The activity index of `type` over `buckets`, merged: per field of `fields`, each id with counts in
- * those buckets → its count. One read of the per-bucket index hashes (written by the same flushes as
- * the entities), never a keyspace scan.
- */
-export async function readIndex (store: StoreReader, type: EntityType, fields: readonly IndexField[], buckets: ReadonlyArray<Pick<Bucket, 'name'>>): Promise<Fields[]> {
-  const plan = new MergePlan()
-  for (const field of fields) plan.add(buckets.map((b) => indexKey(type, field, b.name)), true)
-  const [counts] = await store.read([plan.read]) as [Fields[]]
-  return counts
-}
-
-/** Listed ids of `type` with requests in the window, with their requests and successes. */
-export async function readActivity (store: StoreReader, type: 'model' | 'provider', w: ResolvedWindow): Promise<Activity[]> {
-  const [requests, successes] = await readIndex(store, type, ['requests', 'successes'], w.buckets) as [Fields, Fields]
-  return Object.entries(requests)
-    .filter(([id]) => !id.startsWith(RESERVED_ID_PREFIX))
-    .map(([id, n]) => ({ id, requests: Number(n), successes: num(successes, id) }))
 }
 
 /**
@@ -57,8 +28,6 @@ export function rank<T extends { id: string, requests: number, score: number }> 
   // Ids are unique in a ranking, so two rows never compare equal.
   return rows.sort((a, b) => (a.score - b.score) * dir || b.requests - a.requests || (a.id < b.id ? -1 : 1))
 }
-
-export type { LeaderboardEntry }
 
 /** `min_requests`: the threshold applied. */
 export type LeaderboardAnswer = Static<typeof LeaderboardSchema>

@@ -4,11 +4,9 @@ import type { ProviderRow } from '../schemas/read.js'
 import type { Fields } from '../store/types.js'
 import type { StoreReader } from './budget.js'
 import { decodeStats, errorsOf, num, tokensOf } from './decode.js'
-import { readActivity } from './leaderboard.js'
+import { readActivity } from './activity.js'
 import { entityRead } from './realtime.js'
 import { resolveWindow, type ResolvedWindow } from './window.js'
-
-export type { ProviderRow }
 
 /**
  * GET /api/metrics/provider/summary: every provider with traffic in the window (or just `only`),

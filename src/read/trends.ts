@@ -11,7 +11,6 @@ import { decodeStat, num, tokensOf } from './decode.js'
 import { ReadPlan } from './targets.js'
 
 /** The trends route checks `stat` against these. */
-export { STATLESS_METRICS } from '../metrics/trends.js'
 
 export interface TrendQuery {
   type: EntityType
@@ -21,8 +20,6 @@ export interface TrendQuery {
   hours: number
   resolution: Resolution
 }
-
-export type { TrendPoint }
 
 /** GET /api/metrics/trends: one point per bucket, oldest first, empty buckets included; one round trip. */
 export async function readTrends (store: StoreReader, q: TrendQuery, now: number): Promise<TrendsAnswer> {

@@ -4,7 +4,7 @@ import { narrowCatalog, readCatalogComputation } from '../read/catalog.js'
 import { cacheKeys } from '../read/cache-keys.js'
 import { CATALOG_LIMIT_TIERS, hoursTier, tierOf } from '../read/params.js'
 import { replyCached } from './cached-reply.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { CatalogQuerySchema, CatalogSchema } from '../schemas/catalog.js'
 
 const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
@@ -15,8 +15,7 @@ const catalogRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
     schema: {
       summary: "A gateway's model catalog and its changes",
       description: 'From the model lists carried by POST /api/metrics/gateway/fetch (models): the latest list, and what appeared or disappeared between consecutive fetches. Cut from a catalog computed over 24 hours, 7, 30, 90 or 365 days (within the retention) with 20 or 100 changes, shared by every hours and limit up to them.',
-      tags: ['reading'],
-      security: [{ readToken: [] }],
+      ...ReadingRoute,
       querystring: CatalogQuerySchema,
       response: { 200: response(CatalogSchema, 'The latest list and the changes', CacheControl), ...ReadErrors }
     }

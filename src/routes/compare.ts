@@ -3,10 +3,8 @@ import type { Config } from '../config.js'
 import { readCompare, readRoute } from '../read/compare.js'
 import { cacheKeys } from '../read/cache-keys.js'
 import { replyCached } from './cached-reply.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { CompareQuerySchema, CompareSchema, RouteQuerySchema, RouteSchema } from '../schemas/compare.js'
-
-const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /** One model through each gateway and provider: side by side, and ranked for routing. */
 const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
@@ -15,7 +13,7 @@ const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
 
   fastify.get('/api/metrics/compare', {
     config: { auth: 'read' },
-    schema: { ...read, summary: 'One model through each gateway and by each provider, side by side', description: 'Requests, uptime, state, TTFT p50/p90, total time p50 and output tokens/s of each model × gateway and model × provider pair with traffic in the window.', querystring: CompareQuerySchema, response: { 200: response(CompareSchema, 'The pairs', CacheControl), ...ReadErrors } }
+    schema: { ...ReadingRoute, summary: 'One model through each gateway and by each provider, side by side', description: 'Requests, uptime, state, TTFT p50/p90, total time p50 and output tokens/s of each model × gateway and model × provider pair with traffic in the window.', querystring: CompareQuerySchema, response: { 200: response(CompareSchema, 'The pairs', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const { model, window = '1h' } = request.query
     return await replyCached(request, reply, cacheKeys.compare(window, model), async () =>
@@ -24,7 +22,7 @@ const compareRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fast
 
   fastify.get('/api/metrics/route', {
     config: { auth: 'read' },
-    schema: { ...read, summary: 'Where to send a request for a model: the candidates ranked', description: 'Candidates (gateways, or providers with by=provider) that served the model in the window, ranked: not down first, then the higher uptime lower bound, then the lower TTFT p90; each with the reason for its rank. Served from the read cache: cheap enough to ask per request.', querystring: RouteQuerySchema, response: { 200: response(RouteSchema, 'The ranked candidates', CacheControl), ...ReadErrors } }
+    schema: { ...ReadingRoute, summary: 'Where to send a request for a model: the candidates ranked', description: 'Candidates (gateways, or providers with by=provider) that served the model in the window, ranked: not down first, then the higher uptime lower bound, then the lower TTFT p90; each with the reason for its rank. Served from the read cache: cheap enough to ask per request.', querystring: RouteQuerySchema, response: { 200: response(RouteSchema, 'The ranked candidates', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const { model, by = 'gateway', window = '15m' } = request.query
     return await replyCached(request, reply, cacheKeys.route(by, window, model), async () =>

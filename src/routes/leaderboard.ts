@@ -2,11 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { replyCached } from './cached-reply.js'
 import { leaderboardComputation, narrowLeaderboard, readLeaderboard } from '../read/leaderboard.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { LeaderboardQuerySchema, LeaderboardSchema } from '../schemas/read.js'
 import { cacheKeys } from '../read/cache-keys.js'
-
-const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /**
  * The leaderboard: through the read cache, Cache-Control = its remaining life. It is computed for its
@@ -17,7 +15,7 @@ const leaderboardRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (
 
   fastify.get('/api/metrics/health/leaderboard', {
     config: { auth: 'read' },
-    schema: { ...read, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now. min_requests is rounded up to 1, 2 or 5 × a power of ten (the answer says which), and every limit up to 10, 25, 50 or 100 is cut from the leaderboard of that length, so that few distinct leaderboards are ever computed.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
+    schema: { ...ReadingRoute, summary: 'Models ranked by health score', description: 'health_score = 100 × the Wilson lower bound (z = 1.96) of successes / requests; ties by requests (more first), then model id. Each entry carries its uptime in the window and its health state now. min_requests is rounded up to 1, 2 or 5 × a power of ten (the answer says which), and every limit up to 10, 25, 50 or 100 is cut from the leaderboard of that length, so that few distinct leaderboards are ever computed.', querystring: LeaderboardQuerySchema, response: { 200: response(LeaderboardSchema, 'The ranked models', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     // The schema's defaults are applied by validation; the ?? only satisfies the optional types.
     const { window = '1h', order = 'desc', limit = 10, min_requests: minRequests = 1 } = request.query

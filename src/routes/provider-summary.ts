@@ -1,11 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { replyCached } from './cached-reply.js'
 import { readProviderSummary } from '../read/provider-summary.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { ProviderSummaryQuerySchema, ProviderSummarySchema } from '../schemas/read.js'
 import { cacheKeys } from '../read/cache-keys.js'
-
-const read = { tags: ['reading'], security: [{ readToken: [] }] }
 
 /** The provider summary: through the read cache, Cache-Control = its remaining life. */
 const providerSummaryRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -13,7 +11,7 @@ const providerSummaryRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/api/metrics/provider/summary', {
     config: { auth: 'read' },
-    schema: { ...read, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
+    schema: { ...ReadingRoute, summary: 'Figures per provider', description: 'Every provider with traffic in the window (or just the one asked), by requests then name.', querystring: ProviderSummaryQuerySchema, response: { 200: response(ProviderSummarySchema, 'The providers', CacheControl), ...ReadErrors } }
   }, async (request, reply) => {
     const { window = '1h', provider } = request.query
     return await replyCached(request, reply, cacheKeys.providers(window, provider), async () =>

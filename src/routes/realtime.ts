@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { readRealtime } from '../read/realtime.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { RealtimeQuerySchema, RealtimeSchema } from '../schemas/realtime.js'
 import { replyCached } from './cached-reply.js'
 import { cacheKeys } from '../read/cache-keys.js'
@@ -14,8 +14,7 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fas
     schema: {
       summary: 'Realtime figures of one model, provider or gateway over a window',
       description: 'An id with no traffic answers 200 with zero counts; gateway_fetches is present exactly when type=gateway. status is the health state now, whatever the window; baselines compare the window with the period before it and the 7-day baseline of the same hours of day (docs/health.md).',
-      tags: ['reading'],
-      security: [{ readToken: [] }],
+      ...ReadingRoute,
       querystring: RealtimeQuerySchema,
       response: { 200: response(RealtimeSchema, 'The figures', CacheControl), ...ReadErrors }
     }

@@ -4,7 +4,7 @@ import { narrowHistory, readStatusHistory } from '../read/history.js'
 import { cacheKeys } from '../read/cache-keys.js'
 import { hoursTier } from '../read/params.js'
 import { replyCached } from './cached-reply.js'
-import { CacheControl, ReadErrors, response } from '../schemas/common.js'
+import { CacheControl, ReadErrors, response, ReadingRoute } from '../schemas/common.js'
 import { StatusHistoryQuerySchema, StatusHistorySchema } from '../schemas/status.js'
 
 const statusRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fastify, opts) => {
@@ -15,8 +15,7 @@ const statusRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     schema: {
       summary: 'Health state changes of a model, provider or gateway',
       description: 'The state now and its changes (when, from what, to what, why), kept for METRICS_RETENTION_HOURS; hours beyond the retention read only what is kept. The changes are cut from a history computed over 24 hours, 7, 30, 90 or 365 days (within the retention), shared by every hours value up to it.',
-      tags: ['reading'],
-      security: [{ readToken: [] }],
+      ...ReadingRoute,
       querystring: StatusHistoryQuerySchema,
       response: { 200: response(StatusHistorySchema, 'The state and its changes, newest first', CacheControl), ...ReadErrors }
     }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Config } from '../config.js'
 import { InvalidQueryError, StreamFullError } from '../errors.js'
 import { STREAM_RETRY_S } from '../plugins/stream.js'
-import { ReadErrors } from '../schemas/common.js'
+import { ReadErrors, ReadingRoute } from '../schemas/common.js'
 import { StreamQuerySchema } from '../schemas/stream.js'
 import { StreamConnectionBusyError } from '../errors.js'
 import { GATEWAYS_SHOWN, streamTopics } from '../stream/topics.js'
@@ -26,8 +26,7 @@ const streamRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (fasti
     schema: {
       summary: 'Live snapshots (leaderboard, providers, gateways, realtime) as Server-Sent Events',
       description: DESCRIPTION,
-      tags: ['reading'],
-      security: [{ readToken: [] }],
+      ...ReadingRoute,
       querystring: StreamQuerySchema,
       response: {
         200: {

@@ -112,5 +112,8 @@ export const Errors = {
   503: response(ErrorRef, 'Ingest: the buffer is full while the store is away; reads: the store is unreachable', RetryAfter)
 }
 
+/** A read route's place in the OpenAPI document: the `reading` tag, behind the read token when one is set. */
+export const ReadingRoute = { tags: ['reading'], security: [{ readToken: [] }] }
+
 export const ReadErrors = { 400: Errors[400], 401: Errors[401], 429: Errors[429], 503: Errors[503] }
 export const IngestErrors = { 400: Errors[400], 401: Errors[401], 413: Errors[413], 415: Errors[415], 429: Errors[429], 503: Errors[503] }

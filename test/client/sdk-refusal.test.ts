@@ -221,12 +221,12 @@ t.test('onError and onSent that throw, reject, or record from inside do not brea
     flushIntervalMs: NEVER,
     onError: (e) => {
       reports++
-      if (e.kind === 'invalid' && e.status === 400) c?.recordChat({ model: 'from/onerror', success: true })
+      if (e.kind === 'invalid' && e.status === 400) c.recordChat({ model: 'from/onerror', success: true })
       throw new Error('onError throws')
     },
     onSent: async () => { throw new Error('onSent rejects') }
   })
-  t.teardown(async () => { await c?.close() })
+  t.teardown(async () => { await c.close() })
   c.recordChat({ model: 'v/m', success: true })
   c.recordChat({ model: 'v/m', success: true, ttft_ms: -1 })
   c.recordChat(null as never) // invalid at once, reported asynchronously

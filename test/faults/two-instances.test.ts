@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import { bucketName } from '../../src/metrics/buckets.js'
-import { RATE_LIMIT_SYNC_MS } from '../../src/plugins/limits.js'
+import { RATE_LIMIT_SYNC_MS } from '../../src/limits/shared-rate-limit.js'
 import { startRedis } from '../helpers/redis.js'
 import { spawnServer, type ServerProcess } from '../helpers/server.js'
 import { logLines, postChat, runLoad, sleep, sumN, waitFlushed, type ChatEventBody, expectModelTotals } from '../helpers/faults.js'

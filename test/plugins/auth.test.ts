@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import authPlugin from '../../src/plugins/auth.js'
+import storePlugin from '../../src/plugins/store.js'
 import { defaultConfig } from '../../src/config.js'
 
 const INGEST = 'ingest-token-aaaaaaaaaaaa'
@@ -13,7 +14,10 @@ const idOf = (token: string): string => createHash('sha256').update(token).diges
 /** A bare app with the auth plugin and one route per scope answering the request's token id. */
 async function app (t: Test, ingestTokens: string[], readTokens: string[] = []) {
   const fastify = Fastify()
-  await fastify.register(authPlugin, { config: defaultConfig({ ingestTokens, readTokens }) })
+  const config = defaultConfig({ ingestTokens, readTokens })
+  // The store (the embedded one) counts refusals per address across instances.
+  await fastify.register(storePlugin, { config })
+  await fastify.register(authPlugin, { config })
   fastify.post('/in', { config: { auth: 'ingest' } }, async (request) => ({ tokenId: request.tokenId }))
   fastify.get('/out', { config: { auth: 'read' } }, async (request) => ({ tokenId: request.tokenId }))
   fastify.get('/open', async (request) => ({ tokenId: request.tokenId ?? null }))

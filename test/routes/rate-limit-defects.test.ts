@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { defaultConfig, type Config } from '../../src/config.js'
-import { AUTH_FAILURES_PER_MINUTE } from '../../src/plugins/limits.js'
+import { AUTH_FAILURES_PER_MINUTE } from '../../src/plugins/auth.js'
 import { build } from '../helpers/app.js'
 
 const INGEST = 'ingest-token-aaaaaaaaaaaa'
