@@ -330,8 +330,8 @@ function bucketOf (entities: SealEntities, type: EntityType, id: string, res: Re
 
 /** A chat combination merged into the buckets of its model (with its pairs), provider (with its model counts) and gateway. */
 function addChatCombo (entities: SealEntities, c: ChatCombo, opts: SealOptions): void {
+  const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
   for (const res of RESOLUTIONS) {
-    const targets: Array<[EntityType, string]> = [['model', c.model], ['provider', c.provider], ['gateway', c.gateway]]
     for (const [type, id] of targets) {
       const b = bucketOf(entities, type, id, res, c.minute, opts)
       if (b === null) continue

@@ -10,8 +10,6 @@ import type { TrendPoint } from '../schemas/read.js'
 import { decodeStat, num, tokensOf } from './decode.js'
 import { ReadPlan } from './targets.js'
 
-/** The trends route checks `stat` against these. */
-
 export interface TrendQuery {
   type: EntityType
   id: string
